@@ -1,0 +1,88 @@
+import { z } from 'zod';
+
+/**
+ * Configuration schema. Only entry points (server main, CLIs) call loadConfig(process.env);
+ * everything else receives the frozen Config object.
+ */
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const ConfigSchema = z
+  .object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    BASE_URL: z.url().optional(),
+    DATA_DIR: z.string().min(1).default('./data'),
+    MONGODB_URI: z
+      .string()
+      .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')
+      .optional(),
+    MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/).default('custodian'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
+    DEFAULT_PAGE_SIZE: z.coerce.number().int().min(1).default(20),
+    MAX_PAGE_SIZE: z.coerce.number().int().min(1).default(1000),
+    UPDATE_CREATE: bool.default(true),
+    SEED_ON_FIRST_START: bool.default(true),
+    SEED_PATIENTS: z.coerce.number().int().min(0).max(100000).default(25),
+    SEED: z.coerce.number().int().default(42),
+  })
+  .refine((c) => c.DEFAULT_PAGE_SIZE <= c.MAX_PAGE_SIZE, {
+    message: 'DEFAULT_PAGE_SIZE must not exceed MAX_PAGE_SIZE',
+    path: ['DEFAULT_PAGE_SIZE'],
+  });
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** Absolute FHIR base URL without trailing slash. */
+  readonly baseUrl: string;
+  readonly dataDir: string;
+  readonly storage: Readonly<{ engine: 'embedded' } | { engine: 'mongodb'; uri: string; dbName: string }>;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly maxBodyBytes: number;
+  readonly defaultPageSize: number;
+  readonly maxPageSize: number;
+  /** FHIR update-as-create: PUT to an unknown id creates it. */
+  readonly updateCreate: boolean;
+  readonly seedOnFirstStart: boolean;
+  readonly seedPatients: number;
+  readonly seed: number;
+}
+
+export class ConfigError extends Error {}
+
+/** Validates the environment against the schema, applies defaults and freezes the result. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  // Empty strings mean "unset", as in most shells' `FOO= cmd`.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = ConfigSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const hostForUrl = e.HOST === '0.0.0.0' || e.HOST === '::' || e.HOST === '127.0.0.1' ? 'localhost' : e.HOST;
+  const baseUrl = (e.BASE_URL ?? `http://${hostForUrl}:${e.PORT}/fhir`).replace(/\/+$/, '');
+  return Object.freeze({
+    port: e.PORT,
+    host: e.HOST,
+    baseUrl,
+    dataDir: e.DATA_DIR,
+    storage: Object.freeze(
+      e.MONGODB_URI
+        ? { engine: 'mongodb' as const, uri: e.MONGODB_URI, dbName: e.MONGODB_DB }
+        : { engine: 'embedded' as const },
+    ),
+    logLevel: e.LOG_LEVEL,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    defaultPageSize: e.DEFAULT_PAGE_SIZE,
+    maxPageSize: e.MAX_PAGE_SIZE,
+    updateCreate: e.UPDATE_CREATE,
+    seedOnFirstStart: e.SEED_ON_FIRST_START,
+    seedPatients: e.SEED_PATIENTS,
+    seed: e.SEED,
+  });
+}
+

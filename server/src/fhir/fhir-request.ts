@@ -1,0 +1,38 @@
+import type { Resource } from '@medplum/fhirtypes';
+
+/**
+ * The framework-free request the FHIR core handles. The HTTP edge builds it from express;
+ * batch/transaction entries and in-process callers (seed, import) build it directly.
+ */
+export interface FhirRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD';
+  /** Path below the FHIR base without leading slash, e.g. "Patient/123/_history/2" or "" for the base. */
+  path: string;
+  /** Query parameters; repeated parameters keep every value in order. */
+  query: Record<string, string[]>;
+  /** Parsed JSON body (or JSON Patch array), if any. */
+  body?: unknown;
+  /** Lower-cased header names that the FHIR core understands. */
+  headers: {
+    'if-match'?: string;
+    'if-none-exist'?: string;
+    'if-none-match'?: string;
+    'if-modified-since'?: string;
+    prefer?: string;
+    'content-type'?: string;
+  };
+  /** Absolute FHIR base URL without trailing slash, e.g. "http://localhost:8080/fhir". */
+  baseUrl: string;
+}
+
+export interface FhirResponse {
+  status: number;
+  body?: Resource;
+  /** Extra response headers (Location, ETag, Last-Modified, Content-Location). */
+  headers?: Record<string, string>;
+}
+
+/** Anything that can answer a FhirRequest: the router, or a batch entry executor. */
+export interface FhirHandler {
+  handle(req: FhirRequest): Promise<FhirResponse>;
+}

@@ -1,0 +1,127 @@
+import type { Resource } from '@medplum/fhirtypes';
+
+/**
+ * The storage port. Both engines (embedded lmdb+mingo, MongoDB) implement it and both receive
+ * the same MongoDB query documents, so every query MongoDB would get is exercised by the tests.
+ *
+ * Versioning follows FHIR R4 §3.1.0.4 "Version tracking" (https://hl7.org/fhir/R4/http.html#versioning):
+ * the store assigns versionId ("1", "2", …) and meta.lastUpdated inside the atomic commit.
+ */
+
+/** Search index values computed at write time, keyed by SearchParameter code. */
+export type IndexValues = Record<string, unknown>;
+
+/**
+ * The document shape both engines persist for the current version of a resource.
+ * Query documents (`SearchQuery.filter`) are written against these field names.
+ */
+export interface StoredDocument {
+  resourceType: string;
+  id: string;
+  versionId: string;
+  /** ISO instant, equal to resource.meta.lastUpdated. */
+  lastUpdated: string;
+  /** Milliseconds since the epoch of lastUpdated, for range queries and sorting. */
+  lastUpdatedMs: number;
+  deleted: boolean;
+  /** Absent on a deletion tombstone. */
+  resource?: Resource;
+  idx: IndexValues;
+}
+
+/** One version of a resource as read back from the store. */
+export interface StoredVersion {
+  resourceType: string;
+  id: string;
+  versionId: string;
+  lastUpdated: string;
+  deleted: boolean;
+  resource?: Resource;
+}
+
+/**
+ * - create: the id must not exist yet (not even as a tombstone) → FhirError('conflict').
+ * - update: writes the next version; creates version "1" when absent (update-as-create is a
+ *   policy decided above the store); revives a deleted resource with the next version number.
+ * - delete: writes a tombstone as the next version. Deleting an absent or already deleted
+ *   resource writes nothing and returns a tombstone carrying the current versionId ("0" if it
+ *   never existed).
+ */
+export interface WriteOp {
+  kind: 'create' | 'update' | 'delete';
+  resourceType: string;
+  id: string;
+  /** Required for create/update; meta.versionId and meta.lastUpdated are set by the store. */
+  resource?: Resource;
+  /**
+   * Optimistic concurrency precondition, checked atomically with the write:
+   * `null` = the resource must not currently exist (or be deleted); a string = the current
+   * versionId must equal it; undefined = no precondition.
+   */
+  expectedVersionId?: string | null;
+  /** Search index values for the new version (ignored for delete). */
+  index?: IndexValues;
+}
+
+export interface CommitRequest {
+  ops: WriteOp[];
+  /** ISO instant used as meta.lastUpdated for every version written by this commit. */
+  now: string;
+}
+
+export interface SearchQuery {
+  resourceType: string;
+  /** A MongoDB query document over StoredDocument fields; the store adds `deleted: false`. */
+  filter: Record<string, unknown>;
+  /** Sort keys over StoredDocument fields; the store always appends `id` ascending as the tie-break. */
+  sort?: Array<[field: string, direction: 1 | -1]>;
+  skip?: number;
+  limit: number;
+  /** When true, `total` is the number of matches ignoring skip/limit. */
+  total?: boolean;
+}
+
+export interface SearchResult {
+  resources: StoredVersion[];
+  total?: number;
+}
+
+export interface HistoryQuery {
+  resourceType: string;
+  /** Absent for type-level history. */
+  id?: string;
+  /** Only versions with lastUpdated at or after this instant (FHIR `_since`). */
+  sinceMs?: number;
+  skip?: number;
+  limit: number;
+}
+
+export interface HistoryResult {
+  /** Newest first. */
+  entries: StoredVersion[];
+  total: number;
+}
+
+export interface ResourceStore {
+  /** Engine name for logs and the CapabilityStatement. */
+  readonly engine: 'embedded' | 'mongodb';
+  /** Create indexes / open files; must be called once before use. */
+  init(): Promise<void>;
+  /** The current version, including a deletion tombstone (deleted: true), or undefined if never created. */
+  readCurrent(resourceType: string, id: string): Promise<StoredVersion | undefined>;
+  readVersion(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined>;
+  /**
+   * Applies every op atomically: all versions become durable together or none does.
+   * Resolves only after the data is durable (fsync'd / majority-acknowledged).
+   * Throws FhirError('precondition-failed') when an expectedVersionId does not hold,
+   * FhirError('conflict') when a create's id already exists without a precondition.
+   */
+  commit(req: CommitRequest): Promise<StoredVersion[]>;
+  search(query: SearchQuery): Promise<SearchResult>;
+  history(query: HistoryQuery): Promise<HistoryResult>;
+  /** Every current, non-deleted document of a type (for reindexing and export). */
+  scan(resourceType: string): AsyncIterable<StoredDocument>;
+  /** Replaces the index values of current documents (reindex); does not create versions. */
+  updateIndex(resourceType: string, entries: Array<{ id: string; index: IndexValues }>): Promise<void>;
+  close(): Promise<void>;
+}
