@@ -1,0 +1,62 @@
+import { randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import type { Config } from './config/config.js';
+import { loadDefinitions, type Definitions } from './fhir/definitions.js';
+import type { FhirContext } from './fhir/fhir-context.js';
+import { FhirService } from './fhir/fhir-service.js';
+import type { FhirHandler } from './fhir/fhir-request.js';
+import { syncConformanceResources } from './fhir/sync-conformance.js';
+import { createEmbeddedStore } from './store/embedded/embedded-store.js';
+import type { ResourceStore } from './store/resource-store.js';
+
+export interface Dependencies {
+  config: Config;
+  logger: Logger;
+  defs: Definitions;
+  store: ResourceStore;
+  fhir: FhirHandler;
+  close(): Promise<void>;
+}
+
+export const PROFILES_DIR = resolve(fileURLToPath(new URL('../../fhir-profiles', import.meta.url)));
+
+/**
+ * Wires the server's parts from a validated Config. Entry points (main, the CLIs) call this;
+ * nothing below it reads the environment. The MongoDB engine is imported only when selected,
+ * so the default configuration never loads the driver.
+ */
+export async function openDependencies(config: Config, logger: Logger): Promise<Dependencies> {
+  const defs = loadDefinitions(PROFILES_DIR);
+  const store = await openStore(config, logger);
+  await store.init();
+  const ctx: FhirContext = {
+    store,
+    defs,
+    options: { defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize, updateCreate: config.updateCreate },
+    now: () => new Date().toISOString(),
+    newId: () => randomUUID(),
+  };
+  await syncConformanceResources(ctx);
+  const fhir = new FhirService({
+    ctx,
+    onInternalError: (err, req) => logger.error({ err, method: req.method, path: req.path }, 'internal error'),
+  });
+  return {
+    config,
+    logger,
+    defs,
+    store,
+    fhir,
+    close: () => store.close(),
+  };
+}
+
+async function openStore(config: Config, logger: Logger): Promise<ResourceStore> {
+  if (config.storage.engine === 'mongodb') {
+    const { createMongoStore } = await import('./store/mongo/mongo-store.js');
+    return createMongoStore({ uri: config.storage.uri, dbName: config.storage.dbName, logger: { info: (m) => logger.info(m), warn: (m) => logger.warn(m) } });
+  }
+  return createEmbeddedStore({ path: join(config.dataDir, 'store') });
+}

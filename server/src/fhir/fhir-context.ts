@@ -1,0 +1,20 @@
+import type { ResourceStore } from '../store/resource-store.js';
+import type { Definitions } from './definitions.js';
+
+export interface ServiceOptions {
+  readonly defaultPageSize: number;
+  readonly maxPageSize: number;
+  /** FHIR update-as-create (R4 §3.1.0.4.2): PUT to an unknown id creates it. */
+  readonly updateCreate: boolean;
+}
+
+/** What every interaction needs; built once by the composition root. */
+export interface FhirContext {
+  readonly store: ResourceStore;
+  readonly defs: Definitions;
+  readonly options: ServiceOptions;
+  /** Current instant as ISO string; injected so tests can pin time. */
+  now(): string;
+  /** New logical id for server-assigned ids. */
+  newId(): string;
+}

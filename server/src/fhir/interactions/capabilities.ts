@@ -1,0 +1,64 @@
+import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import type { FhirContext } from '../fhir-context.js';
+import type { FhirRequest, FhirResponse } from '../fhir-request.js';
+import { ROUTES, type TypeInteraction } from '../routes.js';
+import { SUPPORTED_SEARCH_TYPES } from '../search/compile-search.js';
+import { SERVER_WRITTEN_TYPES } from './write-guard.js';
+
+/**
+ * GET /metadata (R4 §3.1.0.13): generated from the route table, the loaded definitions and the
+ * search compiler's supported parameter types, never hand-written.
+ */
+export function capabilities(ctx: FhirContext, req: FhirRequest, software: { name: string; version: string }): FhirResponse {
+  const typeInteractions = new Set<TypeInteraction>();
+  const operations = new Set<string>();
+  let transaction = false;
+  for (const route of ROUTES) {
+    if (route.interaction === 'operation' && route.operation) operations.add(route.operation);
+    else if (route.interaction === 'transaction') transaction = true;
+    else if (route.interaction !== 'batch' && route.interaction !== 'capabilities') typeInteractions.add(route.interaction as TypeInteraction);
+  }
+  const resources: CapabilityStatementRestResource[] = ctx.defs.resourceTypes.map((type) => {
+    const readOnly = SERVER_WRITTEN_TYPES.has(type);
+    const interactions = [...typeInteractions].filter((i: string) => !readOnly || ['read', 'vread', 'search-type', 'history-instance', 'history-type'].includes(i));
+    const params = Object.values(ctx.defs.searchParameters(type))
+      .filter((p) => SUPPORTED_SEARCH_TYPES.has(p.type as string) || p.code === '_id' || p.code === '_lastUpdated')
+      .sort((a, b) => (a.code as string).localeCompare(b.code as string));
+    const profiles = ctx.defs.projectResources.filter((r) => r.resourceType === 'StructureDefinition' && (r as { type?: string }).type === type);
+    return {
+      type,
+      ...(profiles.length > 0 ? { supportedProfile: profiles.map((p) => (p as { url: string }).url) } : {}),
+      interaction: interactions.map((code) => ({ code })),
+      versioning: 'versioned-update',
+      readHistory: true,
+      updateCreate: !readOnly && ctx.options.updateCreate,
+      conditionalCreate: !readOnly,
+      conditionalRead: 'not-supported',
+      conditionalUpdate: !readOnly,
+      conditionalDelete: readOnly ? 'not-supported' : 'single',
+      searchParam: params.map((p) => ({ name: p.code as string, definition: p.url, type: p.type })),
+      ...(operations.size > 0
+        ? { operation: [...operations].map((name) => ({ name, definition: `http://hl7.org/fhir/OperationDefinition/Resource-${name}` })) }
+        : {}),
+    } as CapabilityStatementRestResource;
+  });
+  const statement: CapabilityStatement = {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: ctx.now(),
+    kind: 'instance',
+    software: { name: software.name, version: software.version },
+    implementation: { description: `${software.name} FHIR R4 server (${ctx.store.engine} storage)`, url: req.baseUrl },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'application/json'],
+    patchFormat: ['application/json-patch+json'],
+    rest: [
+      {
+        mode: 'server',
+        resource: resources,
+        interaction: transaction ? [{ code: 'transaction' }, { code: 'batch' }] : [],
+      },
+    ],
+  };
+  return { status: 200, body: statement };
+}

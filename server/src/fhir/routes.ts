@@ -1,0 +1,83 @@
+import type { FhirContext } from './fhir-context.js';
+import type { FhirHandler, FhirRequest, FhirResponse } from './fhir-request.js';
+import { processBundle } from './interactions/bundle.js';
+import { history } from './interactions/history.js';
+import { read, vread } from './interactions/read.js';
+import { search } from './interactions/search.js';
+import { validateOperation } from './interactions/validate-operation.js';
+import { write } from './interactions/write.js';
+import { capabilities } from './interactions/capabilities.js';
+
+/**
+ * The route table is data: the router dispatches from it and the CapabilityStatement is
+ * generated from it, so the server can never claim an interaction it does not route.
+ */
+export type TypeInteraction = 'read' | 'vread' | 'update' | 'patch' | 'delete' | 'history-instance' | 'history-type' | 'create' | 'search-type';
+export type SystemInteraction = 'transaction' | 'batch' | 'capabilities';
+
+/** Reported in the CapabilityStatement. */
+export const SOFTWARE = Object.freeze({ name: 'Custodian', version: '0.1.0' });
+
+export interface RouteMatch {
+  type?: string;
+  id?: string;
+  versionId?: string;
+}
+
+export interface Route {
+  method: FhirRequest['method'];
+  /** Path segments; `:type`, `:id`, `:vid` are captures. */
+  pattern: readonly string[];
+  interaction: TypeInteraction | SystemInteraction | 'operation';
+  /** Operation name (without `$`) when interaction is 'operation'. */
+  operation?: string;
+  /** True for interactions that change data (refused on read-only types). */
+  writes: boolean;
+  handle(ctx: FhirContext, req: FhirRequest, m: RouteMatch, router: FhirHandler): Promise<FhirResponse>;
+}
+
+const r = (
+  method: Route['method'],
+  path: string,
+  interaction: Route['interaction'],
+  writes: boolean,
+  handle: Route['handle'],
+  operation?: string,
+): Route => ({ method, pattern: path === '' ? [] : path.split('/'), interaction, writes, handle, ...(operation ? { operation } : {}) });
+
+export const ROUTES: readonly Route[] = Object.freeze([
+  r('GET', 'metadata', 'capabilities', false, async (ctx, req) => capabilities(ctx, req, SOFTWARE)),
+  r('POST', '', 'transaction', true, (ctx, req, _m, router) => processBundle(ctx, req, router)),
+  r('POST', ':type/_search', 'search-type', false, (ctx, req, m) => search(ctx, req, m.type as string)),
+  r('GET', ':type/_history', 'history-type', false, (ctx, req, m) => history(ctx, req, m.type as string, undefined)),
+  r('POST', ':type/$validate', 'operation', false, (ctx, req, m) => validateOperation(ctx, req, m.type as string), 'validate'),
+  r('POST', ':type/:id/$validate', 'operation', false, (ctx, req, m) => validateOperation(ctx, req, m.type as string), 'validate'),
+  r('GET', ':type/:id/_history/:vid', 'vread', false, (ctx, _req, m) => vread(ctx, m.type as string, m.id as string, m.versionId as string)),
+  r('GET', ':type/:id/_history', 'history-instance', false, (ctx, req, m) => history(ctx, req, m.type as string, m.id)),
+  r('GET', ':type/:id', 'read', false, (ctx, req, m) => read(ctx, req, m.type as string, m.id as string)),
+  r('PUT', ':type/:id', 'update', true, (ctx, req, m) => write(ctx, req, m.type as string, m.id)),
+  r('PATCH', ':type/:id', 'patch', true, (ctx, req, m) => write(ctx, req, m.type as string, m.id)),
+  r('DELETE', ':type/:id', 'delete', true, (ctx, req, m) => write(ctx, req, m.type as string, m.id)),
+  r('GET', ':type', 'search-type', false, (ctx, req, m) => search(ctx, req, m.type as string)),
+  r('POST', ':type', 'create', true, (ctx, req, m) => write(ctx, req, m.type as string, undefined)),
+  r('PUT', ':type', 'update', true, (ctx, req, m) => write(ctx, req, m.type as string, undefined)),
+  r('PATCH', ':type', 'patch', true, (ctx, req, m) => write(ctx, req, m.type as string, undefined)),
+  r('DELETE', ':type', 'delete', true, (ctx, req, m) => write(ctx, req, m.type as string, undefined)),
+]);
+
+/** Matches segments against a pattern; literal segments must be equal. */
+export function matchRoute(pattern: readonly string[], segments: readonly string[]): RouteMatch | undefined {
+  if (pattern.length !== segments.length) return undefined;
+  const m: RouteMatch = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i] as string;
+    const s = segments[i] as string;
+    if (p === ':type') m.type = s;
+    else if (p === ':id') {
+      if (s.startsWith('$') || s.startsWith('_')) return undefined;
+      m.id = s;
+    } else if (p === ':vid') m.versionId = s;
+    else if (p !== s) return undefined;
+  }
+  return m;
+}

@@ -1,0 +1,174 @@
+import { mkdirSync } from 'node:fs';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { Query } from 'mingo';
+import type { Resource } from '@medplum/fhirtypes';
+import { FhirError } from '../../fhir/outcomes.js';
+import type {
+  CommitRequest,
+  HistoryQuery,
+  HistoryResult,
+  IndexValues,
+  ResourceStore,
+  SearchQuery,
+  SearchResult,
+  StoredDocument,
+  StoredVersion,
+  WriteOp,
+} from '../resource-store.js';
+import { planCommit, type CurrentLookup } from './plan-commit.js';
+import { sortDocuments } from './sort-documents.js';
+
+/**
+ * The zero-setup engine: LMDB (copy-on-write B+tree, crash-safe: a kill -9 can only lose
+ * commits that were never acknowledged) with mingo evaluating the very MongoDB query documents
+ * the MongoDB engine receives.
+ *
+ * Group commit comes from lmdb-js: every write callback queued in one event turn shares a
+ * single LMDB transaction and a single fsync, so durability does not cost one fsync per request.
+ *
+ * Layout (keys are ordered-binary arrays):
+ *   current   [type, id]                  → StoredDocument (latest version or tombstone)
+ *   versions  [type, id, versionNumber]   → StoredVersion
+ *   typeLog   [type, lastUpdatedMs, seq]  → [id, versionNumber]   (type history, newest first)
+ *   meta      'seq'                       → last sequence number
+ */
+export function createEmbeddedStore(opts: { path: string }): ResourceStore {
+  return new EmbeddedStore(opts.path);
+}
+
+const MAX_KEY = '\uffff';
+
+class EmbeddedStore implements ResourceStore {
+  readonly engine = 'embedded' as const;
+  private root!: RootDatabase;
+  private current!: Database<StoredDocument, [string, string]>;
+  private versions!: Database<StoredVersion, [string, string, number]>;
+  private typeLog!: Database<[string, number], [string, number, number]>;
+  private meta!: Database<number, string>;
+
+  constructor(private readonly path: string) {}
+
+  async init(): Promise<void> {
+    mkdirSync(this.path, { recursive: true });
+    // overlappingSync stays on (the default): the fsync happens outside the write lock, and
+    // commit() below awaits `flushed` before acknowledging, so acknowledged means durable.
+    this.root = open({ path: this.path, compression: false, maxDbs: 8 });
+    this.current = this.root.openDB({ name: 'current' });
+    this.versions = this.root.openDB({ name: 'versions' });
+    this.typeLog = this.root.openDB({ name: 'type-log' });
+    this.meta = this.root.openDB({ name: 'meta' });
+  }
+
+  async readCurrent(resourceType: string, id: string): Promise<StoredVersion | undefined> {
+    const doc = this.current.get([resourceType, id]);
+    return doc ? toVersion(doc) : undefined;
+  }
+
+  async readVersion(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined> {
+    const n = Number(versionId);
+    if (!Number.isSafeInteger(n) || n < 1) return undefined;
+    return this.versions.get([resourceType, id, n]);
+  }
+
+  async commit(req: CommitRequest): Promise<StoredVersion[]> {
+    const lookup: CurrentLookup = (type, id) => this.current.get([type, id]);
+    const result = await this.root.childTransaction(() => {
+      // Reads inside the callback see the write transaction, so the preconditions checked by
+      // planCommit hold at commit time. planCommit throws before anything is written.
+      const plan = planCommit(req, lookup);
+      let seq = this.meta.get('seq') ?? 0;
+      for (const w of plan.writes) {
+        seq += 1;
+        const n = Number(w.version.versionId);
+        this.current.put([w.doc.resourceType, w.doc.id], w.doc);
+        this.versions.put([w.doc.resourceType, w.doc.id, n], w.version);
+        this.typeLog.put([w.doc.resourceType, w.doc.lastUpdatedMs, seq], [w.doc.id, n]);
+      }
+      this.meta.put('seq', seq);
+      return plan.results;
+    });
+    await this.root.flushed;
+    return result as StoredVersion[];
+  }
+
+  async search(query: SearchQuery): Promise<SearchResult> {
+    const matcher = new Query({ $and: [{ deleted: false }, query.filter] });
+    const matches: StoredDocument[] = [];
+    for (const { value } of this.current.getRange({ start: [query.resourceType], end: [query.resourceType, MAX_KEY] })) {
+      if (matcher.test(value as unknown as Record<string, unknown>)) matches.push(value);
+    }
+    sortDocuments(matches, query.sort ?? []);
+    const skip = query.skip ?? 0;
+    const page = matches.slice(skip, skip + query.limit);
+    return {
+      resources: page.map(toVersion),
+      ...(query.total ? { total: matches.length } : {}),
+    };
+  }
+
+  async history(query: HistoryQuery): Promise<HistoryResult> {
+    const skip = query.skip ?? 0;
+    const since = query.sinceMs ?? -Infinity;
+    const entries: StoredVersion[] = [];
+    let total = 0;
+    if (query.id !== undefined) {
+      const range = this.versions.getRange({
+        start: [query.resourceType, query.id, Number.MAX_SAFE_INTEGER],
+        end: [query.resourceType, query.id, 0],
+        reverse: true,
+      });
+      for (const { value } of range) {
+        if (Date.parse(value.lastUpdated) < since) continue;
+        if (total >= skip && entries.length < query.limit) entries.push(value);
+        total++;
+      }
+    } else {
+      const range = this.typeLog.getRange({
+        start: [query.resourceType, Number.MAX_SAFE_INTEGER],
+        end: [query.resourceType, Number.isFinite(since) ? since : -Number.MAX_SAFE_INTEGER],
+        reverse: true,
+      });
+      for (const { value } of range) {
+        if (total >= skip && entries.length < query.limit) {
+          const v = this.versions.get([query.resourceType, value[0], value[1]]);
+          if (v) entries.push(v);
+        }
+        total++;
+      }
+    }
+    return { entries, total };
+  }
+
+  async *scan(resourceType: string): AsyncIterable<StoredDocument> {
+    for (const { value } of this.current.getRange({ start: [resourceType], end: [resourceType, MAX_KEY] })) {
+      if (!value.deleted) yield value;
+    }
+  }
+
+  async updateIndex(resourceType: string, entries: Array<{ id: string; index: IndexValues }>): Promise<void> {
+    await this.root.childTransaction(() => {
+      for (const e of entries) {
+        const doc = this.current.get([resourceType, e.id]);
+        if (doc && !doc.deleted) this.current.put([resourceType, e.id], { ...doc, idx: e.index });
+      }
+    });
+    await this.root.flushed;
+  }
+
+  async close(): Promise<void> {
+    await this.root?.close();
+  }
+}
+
+function toVersion(doc: StoredDocument): StoredVersion {
+  return {
+    resourceType: doc.resourceType,
+    id: doc.id,
+    versionId: doc.versionId,
+    lastUpdated: doc.lastUpdated,
+    deleted: doc.deleted,
+    ...(doc.resource ? { resource: doc.resource as Resource } : {}),
+  };
+}
+
+export type { WriteOp };

@@ -1,0 +1,87 @@
+import type { Resource } from '@medplum/fhirtypes';
+import { FhirError } from '../../fhir/outcomes.js';
+import type { CommitRequest, StoredDocument, StoredVersion } from '../resource-store.js';
+
+export type CurrentLookup = (resourceType: string, id: string) => StoredDocument | undefined;
+
+export interface PlannedWrite {
+  doc: StoredDocument;
+  version: StoredVersion;
+}
+
+/**
+ * Works out every version a commit writes, checking all preconditions first, so an engine can
+ * apply the plan knowing nothing will fail half-way. Pure apart from the lookup; shared by
+ * engines that read inside their own transaction.
+ */
+export function planCommit(req: CommitRequest, lookup: CurrentLookup): { writes: PlannedWrite[]; results: StoredVersion[] } {
+  const lastUpdatedMs = Date.parse(req.now);
+  if (!Number.isFinite(lastUpdatedMs)) throw new Error(`commit: invalid 'now' ${req.now}`);
+  // Later ops in the same commit see earlier ones.
+  const working = new Map<string, StoredDocument | undefined>();
+  const get = (type: string, id: string): StoredDocument | undefined => {
+    const key = `${type}/${id}`;
+    return working.has(key) ? working.get(key) : lookup(type, id);
+  };
+  const writes: PlannedWrite[] = [];
+  const results: StoredVersion[] = [];
+
+  for (const op of req.ops) {
+    const cur = get(op.resourceType, op.id);
+    const exists = cur !== undefined && !cur.deleted;
+    if (op.expectedVersionId === null && exists) {
+      throw new FhirError('precondition-failed', `${op.resourceType}/${op.id} already exists`);
+    }
+    if (typeof op.expectedVersionId === 'string' && (!exists || cur.versionId !== op.expectedVersionId)) {
+      throw new FhirError(
+        'precondition-failed',
+        `Version conflict on ${op.resourceType}/${op.id}: expected version ${op.expectedVersionId}, current is ${exists ? cur.versionId : 'none'}`,
+      );
+    }
+    if (op.kind === 'create' && cur !== undefined) {
+      throw new FhirError('conflict', `${op.resourceType}/${op.id} already exists`);
+    }
+    if (op.kind === 'delete' && !exists) {
+      results.push({
+        resourceType: op.resourceType,
+        id: op.id,
+        versionId: cur?.versionId ?? '0',
+        lastUpdated: cur?.lastUpdated ?? req.now,
+        deleted: true,
+      });
+      continue;
+    }
+    const versionId = String(cur ? Number(cur.versionId) + 1 : 1);
+    let resource: Resource | undefined;
+    if (op.kind !== 'delete') {
+      if (!op.resource) throw new Error(`commit: ${op.kind} of ${op.resourceType}/${op.id} without a resource`);
+      resource = {
+        ...structuredClone(op.resource),
+        id: op.id,
+        meta: { ...structuredClone(op.resource.meta ?? {}), versionId, lastUpdated: req.now },
+      } as Resource;
+    }
+    const doc: StoredDocument = {
+      resourceType: op.resourceType,
+      id: op.id,
+      versionId,
+      lastUpdated: req.now,
+      lastUpdatedMs,
+      deleted: op.kind === 'delete',
+      ...(resource ? { resource } : {}),
+      idx: op.kind === 'delete' ? {} : (op.index ?? {}),
+    };
+    const version: StoredVersion = {
+      resourceType: op.resourceType,
+      id: op.id,
+      versionId,
+      lastUpdated: req.now,
+      deleted: doc.deleted,
+      ...(resource ? { resource } : {}),
+    };
+    working.set(`${op.resourceType}/${op.id}`, doc);
+    writes.push({ doc, version });
+    results.push(version);
+  }
+  return { writes, results };
+}

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { at, collect, commitOne, createOp, deleteOp, ms, observation, patient, updateOp, type StoreContext } from './fixture.js';
+
+export function scanAndReindexContract(ctx: StoreContext): void {
+  describe('scan', () => {
+    it('yields every current, non-deleted document of the type with its index values', async () => {
+      await ctx.store.commit({ ops: [createOp(patient('a'), { n: 1 }), createOp(patient('b'), { n: 2 }), createOp(patient('c'))], now: at(0) });
+      await commitOne(ctx.store, updateOp(patient('b', 'B2'), { n: 22, tags: ['x'] }), 1);
+      await commitOne(ctx.store, deleteOp('Patient', 'c'), 2);
+      await commitOne(ctx.store, createOp(observation('o1'), { n: 3 }), 3);
+
+      const docs = (await collect(ctx.store.scan('Patient'))).sort((x, y) => (x.id < y.id ? -1 : 1));
+      assert.deepEqual(
+        docs.map((d) => ({ ...d, resource: undefined })),
+        [
+          { resourceType: 'Patient', id: 'a', versionId: '1', lastUpdated: at(0), lastUpdatedMs: ms(0), deleted: false, resource: undefined, idx: { n: 1 } },
+          { resourceType: 'Patient', id: 'b', versionId: '2', lastUpdated: at(1), lastUpdatedMs: ms(1), deleted: false, resource: undefined, idx: { n: 22, tags: ['x'] } },
+        ],
+      );
+      assert.equal(docs[1].resource?.meta?.versionId, '2');
+      assert.deepEqual(docs[0], { ...docs[0], resource: (await ctx.store.readCurrent('Patient', 'a'))?.resource });
+    });
+
+    it('yields nothing for a type never written', async () => {
+      assert.deepEqual(await collect(ctx.store.scan('Encounter')), []);
+    });
+  });
+
+  describe('updateIndex', () => {
+    it('replaces the index values without creating a version', async () => {
+      await ctx.store.commit({ ops: [createOp(patient('a'), { old: 'x', keep: 1 }), createOp(patient('b'), { old: 'x' })], now: at(0) });
+      await ctx.store.updateIndex('Patient', [{ id: 'a', index: { fresh: 'y' } }]);
+
+      const found = async (filter: Record<string, unknown>) =>
+        (await ctx.store.search({ resourceType: 'Patient', filter, limit: 10 })).resources.map((r) => r.id);
+      assert.deepEqual(await found({ 'idx.fresh': 'y' }), ['a']);
+      assert.deepEqual(await found({ 'idx.old': 'x' }), ['b']);
+      assert.deepEqual(await found({ 'idx.keep': 1 }), []);
+
+      const a = (await collect(ctx.store.scan('Patient'))).find((d) => d.id === 'a');
+      assert.deepEqual(a?.idx, { fresh: 'y' });
+      assert.equal(a?.versionId, '1');
+      assert.equal(a?.lastUpdated, at(0));
+      assert.equal((await ctx.store.history({ resourceType: 'Patient', id: 'a', limit: 10 })).total, 1);
+    });
+
+    it('the next write replaces reindexed values with its own', async () => {
+      await commitOne(ctx.store, createOp(patient('a'), { v: 1 }), 0);
+      await ctx.store.updateIndex('Patient', [{ id: 'a', index: { v: 2 } }]);
+      await commitOne(ctx.store, updateOp(patient('a'), { v: 3 }), 1);
+      const [doc] = await collect(ctx.store.scan('Patient'));
+      assert.deepEqual(doc.idx, { v: 3 });
+    });
+
+    it('accepts an empty batch', async () => {
+      await ctx.store.updateIndex('Patient', []);
+      assert.deepEqual(await collect(ctx.store.scan('Patient')), []);
+    });
+  });
+}
