@@ -118,9 +118,19 @@ async function main(argv: string[]): Promise<number> {
   const deps = await openDependencies(config, logger);
   try {
     process.stderr.write(`[import] ${files.length} files -> ${config.baseUrl}\n`);
+    const print = progressPrinter('import');
+    let committed = 0;
     const stats = await submitBundles(deps.fhir, config.baseUrl, readBundles(files), {
       total: files.length,
-      onProgress: progressPrinter('import'),
+      onProgress: (p) => {
+        committed = p.bundles;
+        print(p);
+      },
+    }).catch((err: unknown) => {
+      if (err instanceof BadInputError) {
+        throw new BadInputError(`${err.message}\nStopped; ${committed} bundle(s) before it were committed.`);
+      }
+      throw err;
     });
     process.stdout.write(`Imported ${formatStats(stats)}\n`);
     return 0;

@@ -160,7 +160,7 @@ class MongoStore implements ResourceStore {
       const collection = this.currentCollection(query.resourceType);
       const filter = { $and: [query.filter, { deleted: false }] } as Filter<CurrentDoc>;
       const page =
-        query.limit >= 0
+        query.limit > 0
           ? collection
               .find(filter, { projection: { idx: 0 } })
               .sort(searchSort(query.sort))
@@ -212,7 +212,7 @@ class MongoStore implements ResourceStore {
     return this.guard('updateIndex', async () => {
       if (entries.length === 0) return;
       await this.currentCollection(resourceType).bulkWrite(
-        entries.map((e) => ({ updateOne: { filter: { _id: e.id, deleted: false }, update: { $set: { idx: e.index } } } })),
+        entries.map((e) => ({ updateOne: { filter: { _id: e.id, deleted: false }, update: { $set: { 'idx.x': e.index } } } })),
         { ordered: false },
       );
     });
