@@ -1,6 +1,4 @@
 import { it } from 'node:test';
-import { dropMongoDatabase } from '../../server/src/store/mongo/mongo-admin.js';
-import { createMongoStore } from '../../server/src/store/mongo/mongo-store.js';
 import { runResourceStoreContract } from './resource-store.contract.js';
 
 const uri = process.env.MONGODB_URI;
@@ -10,6 +8,9 @@ if (!uri) {
     skip: 'MONGODB_URI not set: no MongoDB server on this machine; set it to a replica-set URI to run this suite',
   }, () => {});
 } else {
+  // Loaded only here so a run without MongoDB never loads the driver.
+  const { createMongoStore } = await import('../../server/src/store/mongo/mongo-store.js');
+  const { dropMongoDatabase } = await import('../../server/src/store/mongo/mongo-admin.js');
   // One database per store, all sharing this run's prefix, so parallel runs never meet.
   const run = `${Date.now().toString(36)}${process.pid.toString(36)}`;
   let n = 0;

@@ -24,6 +24,11 @@ export interface Definitions {
   searchParameters(type: string): Readonly<Record<string, SearchParameter>>;
   /** Project profiles by canonical URL (snapshot generated from the differential). */
   profile(url: string): StructureDefinition | undefined;
+  /**
+   * Top-level element names marked isSummary in the base definition (choice elements keep
+   * their `[x]` stem, e.g. "deceased"); what `_summary=true` returns.
+   */
+  summaryElements(type: string): ReadonlySet<string>;
   /** Conformance resources from fhir-profiles/, served read-only by the server. */
   readonly projectResources: readonly Resource[];
 }
@@ -45,6 +50,15 @@ export function loadDefinitions(profilesDir: string): Definitions {
     .map((sd) => sd.type as string)
     .sort();
   const typeSet = new Set(resourceTypes);
+  const summaries = new Map<string, ReadonlySet<string>>();
+  for (const e of resources.entry ?? []) {
+    const sd = e.resource as StructureDefinition;
+    if (sd?.resourceType !== 'StructureDefinition' || !typeSet.has(sd.type as string) || sd.derivation === 'constraint') continue;
+    const names = (sd.snapshot?.element ?? [])
+      .filter((el) => el.isSummary && el.path.split('.').length === 2)
+      .map((el) => (el.path.split('.')[1] as string).replace('[x]', ''));
+    summaries.set(sd.type as string, new Set(names));
+  }
 
   const projectResources = readProjectResources(profilesDir);
   const profiles = new Map<string, StructureDefinition>();
@@ -70,6 +84,7 @@ export function loadDefinitions(profilesDir: string): Definitions {
     resourceTypes: Object.freeze(resourceTypes),
     isResourceType: (t: string) => typeSet.has(t),
     searchParameters: (t: string) => (typeSet.has(t) ? (getSearchParameters(t) ?? {}) : {}),
+    summaryElements: (t: string) => summaries.get(t) ?? new Set<string>(),
     profile: (url: string) => profiles.get(url.split('|')[0] as string),
     projectResources: Object.freeze(projectResources),
   });

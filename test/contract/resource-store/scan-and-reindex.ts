@@ -53,6 +53,20 @@ export function scanAndReindexContract(ctx: StoreContext): void {
       assert.deepEqual(doc.idx, { v: 3 });
     });
 
+    it('leaves absent and deleted resources alone', async () => {
+      await commitOne(ctx.store, createOp(patient('gone'), { v: 1 }), 0);
+      await commitOne(ctx.store, deleteOp('Patient', 'gone'), 1);
+      await ctx.store.updateIndex('Patient', [
+        { id: 'gone', index: { v: 2 } },
+        { id: 'never', index: { v: 2 } },
+      ]);
+      assert.deepEqual(await collect(ctx.store.scan('Patient')), []);
+      assert.equal(await ctx.store.readCurrent('Patient', 'never'), undefined);
+      const found = await ctx.store.search({ resourceType: 'Patient', filter: { 'idx.v': 2 }, limit: 10, total: true });
+      assert.equal(found.total, 0);
+      assert.equal((await ctx.store.readCurrent('Patient', 'gone'))?.deleted, true);
+    });
+
     it('accepts an empty batch', async () => {
       await ctx.store.updateIndex('Patient', []);
       assert.deepEqual(await collect(ctx.store.scan('Patient')), []);

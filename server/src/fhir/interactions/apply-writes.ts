@@ -22,27 +22,18 @@ export async function applyWrites(
   ctx: FhirContext,
   resolved: ResolvedIntent[],
   rewrite: (r: Resource) => Resource = (r) => r,
+  /** Lets a transaction say which entry failed; the default rethrows unchanged. */
+  annotate: (position: number, err: unknown) => unknown = (_i, err) => err,
 ): Promise<WriteResult[]> {
   const ops: WriteOp[] = [];
   const opIndex: number[] = [];
   for (let i = 0; i < resolved.length; i++) {
     const r = resolved[i] as ResolvedIntent;
     if (r.kind === 'noop') continue;
-    const { intent } = r;
-    const base = { resourceType: intent.resourceType, id: r.id, ...(r.expectedVersionId !== undefined ? { expectedVersionId: r.expectedVersionId } : {}) };
-    if (r.op === 'delete') {
-      ops.push({ ...base, kind: 'delete' });
-    } else {
-      let resource: Resource;
-      if (intent.method === 'PATCH') {
-        resource = await patched(ctx, intent.resourceType, r.id, intent.patch ?? []);
-      } else {
-        if (!intent.resource) throw new FhirError('bad-request', `${intent.method} ${intent.resourceType} needs a resource body`);
-        resource = rewrite(intent.resource);
-      }
-      resource = { ...resource, id: r.id } as Resource;
-      assertValid(ctx.defs, resource);
-      ops.push({ ...base, kind: r.op, resource, index: computeIndex(ctx.defs, resource) });
+    try {
+      ops.push(await prepareOp(ctx, r, rewrite));
+    } catch (err) {
+      throw annotate(i, err);
     }
     opIndex.push(i);
   }
@@ -52,6 +43,22 @@ export async function applyWrites(
     (results[opIndex[k] as number] as WriteResult).version = v;
   });
   return results;
+}
+
+async function prepareOp(ctx: FhirContext, r: ResolvedIntent & { kind: 'write' }, rewrite: (r: Resource) => Resource): Promise<WriteOp> {
+  const { intent } = r;
+  const base = { resourceType: intent.resourceType, id: r.id, ...(r.expectedVersionId !== undefined ? { expectedVersionId: r.expectedVersionId } : {}) };
+  if (r.op === 'delete') return { ...base, kind: 'delete' };
+  let resource: Resource;
+  if (intent.method === 'PATCH') {
+    resource = await patched(ctx, intent.resourceType, r.id, intent.patch ?? []);
+  } else {
+    if (!intent.resource) throw new FhirError('bad-request', `${intent.method} ${intent.resourceType} needs a resource body`);
+    resource = rewrite(intent.resource);
+  }
+  resource = { ...resource, id: r.id } as Resource;
+  assertValid(ctx.defs, resource);
+  return { ...base, kind: r.op, resource, index: computeIndex(ctx.defs, resource) };
 }
 
 async function patched(ctx: FhirContext, type: string, id: string, patch: unknown[]): Promise<Resource> {

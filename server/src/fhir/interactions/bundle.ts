@@ -81,7 +81,7 @@ async function transaction(ctx: FhirContext, req: FhirRequest, entries: BundleEn
     if (w.intent.fullUrl && id) refMap.set(w.intent.fullUrl, `${w.intent.resourceType}/${id}`);
   }
   const rewrite = (r: Resource): Resource => rewriteReferences(r, refMap);
-  const results = await applyWrites(ctx, resolved, rewrite);
+  const results = await applyWrites(ctx, resolved, rewrite, (k, err) => entryError((writes[k] as { index: number }).index, err));
 
   const out: BundleEntry[] = new Array(entries.length);
   results.forEach((res, k) => {
@@ -113,15 +113,24 @@ async function withEntry<T>(index: number, fn: () => T | Promise<T>): Promise<T>
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof FhirError) {
-      throw new FhirError(err.code, `Bundle.entry[${index}]: ${err.message}`, undefined, err.issues.map((iss) => ({
-        ...iss,
-        details: { text: `Bundle.entry[${index}]: ${iss.details?.text ?? err.message}` },
-        ...(iss.expression ? { expression: iss.expression.map((x) => `Bundle.entry[${index}].resource.${x.replace(/^[A-Z][A-Za-z]+\.?/, '')}`.replace(/\.$/, '')) } : {}),
-      })));
-    }
-    throw err;
+    throw entryError(index, err);
   }
+}
+
+/** Prefixes a failure with the entry it came from, keeping its code (and so its status). */
+function entryError(index: number, err: unknown): unknown {
+  if (!(err instanceof FhirError)) return err;
+  const prefix = `Bundle.entry[${index}]`;
+  return new FhirError(
+    err.code,
+    `${prefix}: ${err.message}`,
+    undefined,
+    err.issues.map((iss) => ({
+      ...iss,
+      details: { text: `${prefix}: ${iss.details?.text ?? err.message}` },
+      ...(iss.expression ? { expression: iss.expression.map((x) => `${prefix}.resource${x.replace(/^[A-Z][A-Za-z]+/, '')}`) } : {}),
+    })),
+  );
 }
 
 function entryRequest(req: FhirRequest, e: BundleEntry, index: number): FhirRequest {

@@ -57,7 +57,7 @@ export async function search(ctx: FhirContext, req: FhirRequest, type: string): 
 
   const entries: BundleEntry[] = result.resources.map((v) => ({
     fullUrl: `${req.baseUrl}/${v.resourceType}/${v.id}`,
-    resource: shape(v.resource as Resource, parsed.fields, summary),
+    resource: shape(v.resource as Resource, parsed.fields, summary, ctx.defs.summaryElements(type)),
     search: { mode: 'match' },
   }));
   if (warnings.length > 0) {
@@ -73,7 +73,9 @@ export async function search(ctx: FhirContext, req: FhirRequest, type: string): 
     resourceType: 'Bundle',
     type: 'searchset',
     ...(result.total !== undefined ? { total: result.total } : {}),
-    link: pageLinks(`${req.baseUrl}/${type}`, req.query, offset, count, result.total, result.resources.length),
+    link: countOnly
+      ? pageLinks(`${req.baseUrl}/${type}`, req.query, 0, 0, 0, 0)
+      : pageLinks(`${req.baseUrl}/${type}`, req.query, offset, count, result.total, result.resources.length),
     ...(countOnly ? {} : { entry: entries }),
   };
   return { status: 200, body: bundle };
@@ -81,15 +83,23 @@ export async function search(ctx: FhirContext, req: FhirRequest, type: string): 
 
 const MANDATORY = new Set(['resourceType', 'id', 'meta']);
 
-/** `_elements` and `_summary=data|text` (R4 §3.1.1.5.9–10); results are marked SUBSETTED. */
-function shape(resource: Resource, fields: string[] | undefined, summary: string | undefined): Resource {
-  if ((!fields || fields.length === 0) && summary !== 'data' && summary !== 'text') return resource;
-  const src = resource as unknown as Record<string, unknown>;
+/**
+ * `_elements` and `_summary` (R4 §3.1.1.5.9–10): true keeps the base definition's summary
+ * elements, text keeps text, data drops text. Subsetted results are tagged SUBSETTED.
+ */
+function shape(resource: Resource, fields: string[] | undefined, summary: string | undefined, summaryElements: ReadonlySet<string>): Resource {
+  const hasFields = fields !== undefined && fields.length > 0;
+  if (!hasFields && (summary === undefined || summary === 'false')) return resource;
+  const keep = (k: string): boolean => {
+    if (MANDATORY.has(k)) return true;
+    if (hasFields) return fields.includes(k);
+    if (summary === 'data') return k !== 'text';
+    if (summary === 'text') return k === 'text';
+    // _summary=true: choice elements are stored as e.g. deceasedBoolean; match the stem.
+    return summaryElements.has(k) || [...summaryElements].some((stem) => k.startsWith(stem) && /^[A-Z]/.test(k.slice(stem.length)));
+  };
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(src)) {
-    const keep = MANDATORY.has(k) || (fields && fields.length > 0 ? fields.includes(k) : summary === 'data' ? k !== 'text' : k === 'text');
-    if (keep) out[k] = v;
-  }
+  for (const [k, v] of Object.entries(resource as unknown as Record<string, unknown>)) if (keep(k)) out[k] = v;
   const meta = (out.meta as Record<string, unknown> | undefined) ?? {};
   out.meta = { ...meta, tag: [...((meta.tag as unknown[]) ?? []), { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED' }] };
   return out as unknown as Resource;

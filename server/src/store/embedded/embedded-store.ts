@@ -15,7 +15,7 @@ import type {
   StoredVersion,
   WriteOp,
 } from '../resource-store.js';
-import { planCommit, type CurrentLookup } from './plan-commit.js';
+import { planCommit, type CurrentLookup } from '../plan-commit.js';
 import { sortDocuments } from './sort-documents.js';
 
 /**

@@ -10,7 +10,7 @@ import type {
   StoredDocument,
   StoredVersion,
 } from '../resource-store.js';
-import { planCommit } from '../embedded/plan-commit.js';
+import { planCommit } from '../plan-commit.js';
 import { transactionSupport } from './mongo-capabilities.js';
 import {
   HISTORY_SORT,
@@ -77,20 +77,22 @@ class MongoStore implements ResourceStore {
       // The URI may carry credentials, so only the driver's reason is repeated.
       throw new Error(`Cannot connect to MongoDB (database ${this.opts.dbName}): ${(err as Error).message}`, { cause: err });
     }
-    const support = transactionSupport(await client.db('admin').command({ hello: 1 }));
-    if (!support.supported) {
-      await client.close();
-      throw new Error(support.reason);
+    try {
+      const support = transactionSupport(await client.db('admin').command({ hello: 1 }));
+      if (!support.supported) throw new Error(support.reason);
+      const db = client.db(this.opts.dbName);
+      const indexes = new IndexEnsurer(db);
+      const existing = await db.listCollections({}, { nameOnly: true }).toArray();
+      const types = new Set(existing.map((c) => resourceTypeOfCollection(c.name)).filter((t): t is string => t !== undefined));
+      for (const type of types) await indexes.ensure(type);
+      this.client = client;
+      this.database = db;
+      this.indexes = indexes;
+      this.opts.logger?.info(`MongoDB store ready: database ${this.opts.dbName} on a ${support.topology}, ${types.size} resource types indexed`);
+    } catch (err) {
+      await client.close().catch(() => undefined);
+      throw err;
     }
-    const db = client.db(this.opts.dbName);
-    const indexes = new IndexEnsurer(db);
-    const existing = await db.listCollections({}, { nameOnly: true }).toArray();
-    const types = new Set(existing.map((c) => resourceTypeOfCollection(c.name)).filter((t): t is string => t !== undefined));
-    for (const type of types) await indexes.ensure(type);
-    this.client = client;
-    this.database = db;
-    this.indexes = indexes;
-    this.opts.logger?.info(`MongoDB store ready: database ${this.opts.dbName} on a ${support.topology}, ${types.size} resource types indexed`);
   }
 
   readCurrent(resourceType: string, id: string): Promise<StoredVersion | undefined> {
@@ -112,15 +114,14 @@ class MongoStore implements ResourceStore {
       if (req.ops.length === 0) return [];
       const types = [...new Set(req.ops.map((op) => op.resourceType))];
       for (const type of types) await this.ensureIndexes(type);
-      let attempts = 0;
+      let duplicateKeyRetries = 0;
       const session = this.mongo().startSession();
       try {
         return await session.withTransaction(async () => {
-          attempts++;
           try {
             return await this.commitInSession(req, types, session);
           } catch (err) {
-            if (classifyDriverError(err) === 'duplicate-key' && attempts <= DUPLICATE_KEY_RETRIES) {
+            if (classifyDriverError(err) === 'duplicate-key' && duplicateKeyRetries++ < DUPLICATE_KEY_RETRIES) {
               (err as { addErrorLabel(label: string): void }).addErrorLabel('TransientTransactionError');
             }
             throw err;
@@ -212,7 +213,7 @@ class MongoStore implements ResourceStore {
     return this.guard('updateIndex', async () => {
       if (entries.length === 0) return;
       await this.currentCollection(resourceType).bulkWrite(
-        entries.map((e) => ({ updateOne: { filter: { _id: e.id, deleted: false }, update: { $set: { 'idx.x': e.index } } } })),
+        entries.map((e) => ({ updateOne: { filter: { _id: e.id, deleted: false }, update: { $set: { idx: e.index } } } })),
         { ordered: false },
       );
     });

@@ -1,6 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
-import { FhirError } from '../../fhir/outcomes.js';
-import type { CommitRequest, StoredDocument, StoredVersion } from '../resource-store.js';
+import { FhirError } from '../fhir/outcomes.js';
+import type { CommitRequest, StoredDocument, StoredVersion } from './resource-store.js';
 
 export type CurrentLookup = (resourceType: string, id: string) => StoredDocument | undefined;
 
