@@ -30,7 +30,7 @@ function priority(file: string): number {
 
 /**
  * Expands the arguments into the list of files to import: files as given, directories as
- * their *.json files sorted by name; then Synthea's shared bundles first (stable otherwise).
+ * their *.json files (not subdirectories) sorted by name; then Synthea's shared bundles first (stable otherwise).
  */
 export async function listInputFiles(paths: readonly string[]): Promise<string[]> {
   const files: string[] = [];
@@ -42,7 +42,10 @@ export async function listInputFiles(paths: readonly string[]): Promise<string[]
       throw new BadInputError(`${path}: no such file or directory`);
     }
     if (info.isDirectory()) {
-      const names = (await readdir(path)).filter((n) => n.toLowerCase().endsWith('.json')).sort();
+      const names = (await readdir(path, { withFileTypes: true }))
+        .filter((d) => (d.isFile() || d.isSymbolicLink()) && d.name.toLowerCase().endsWith('.json'))
+        .map((d) => d.name)
+        .sort();
       files.push(...names.map((n) => join(path, n)));
     } else {
       files.push(path);

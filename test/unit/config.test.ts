@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../server/src/config/config.js';
+
+describe('loadConfig', () => {
+  it('applies defaults and freezes the result', () => {
+    const c = loadConfig({});
+    assert.equal(c.port, 8080);
+    assert.equal(c.baseUrl, 'http://localhost:8080/fhir');
+    assert.deepEqual(c.storage, { engine: 'embedded' });
+    assert.equal(c.updateCreate, true);
+    assert.ok(Object.isFrozen(c));
+    assert.throws(() => {
+      (c as { port: number }).port = 1;
+    });
+  });
+  it('selects MongoDB when MONGODB_URI is set', () => {
+    const c = loadConfig({ MONGODB_URI: 'mongodb://db:27017/?replicaSet=rs0', MONGODB_DB: 'fhir' });
+    assert.deepEqual(c.storage, { engine: 'mongodb', uri: 'mongodb://db:27017/?replicaSet=rs0', dbName: 'fhir' });
+  });
+  it('treats empty strings as unset', () => {
+    assert.equal(loadConfig({ PORT: '' }).port, 8080);
+  });
+  it('reports every invalid variable at once', () => {
+    assert.throws(
+      () => loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', MONGODB_URI: 'http://nope', UPDATE_CREATE: 'maybe' }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        for (const v of ['PORT', 'LOG_LEVEL', 'MONGODB_URI', 'UPDATE_CREATE']) assert.match(err.message, new RegExp(v));
+        return true;
+      },
+    );
+  });
+  it('refuses a default page size above the maximum', () => {
+    assert.throws(() => loadConfig({ DEFAULT_PAGE_SIZE: '50', MAX_PAGE_SIZE: '10' }), ConfigError);
+  });
+  it('derives BASE_URL from HOST and PORT unless given', () => {
+    assert.equal(loadConfig({ HOST: 'fhir.example.org', PORT: '9000' }).baseUrl, 'http://fhir.example.org:9000/fhir');
+    assert.equal(loadConfig({ BASE_URL: 'https://fhir.example.org/r4/' }).baseUrl, 'https://fhir.example.org/r4');
+  });
+});
