@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Client, type FhirResource } from 'fhir-kit-client';
-import type { Bundle, BundleEntry, CapabilityStatement, Observation, OperationOutcome, Patient } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, CapabilityStatement, Observation, OperationOutcome, Patient, Resource } from '@medplum/fhirtypes';
 import { startServer, type ServerProcess } from '../helpers/server-process.js';
 
 /**
@@ -35,6 +35,7 @@ function headerOf(r: FhirResource, name: string): string | null | undefined {
 }
 
 const as = <T>(r: FhirResource): T => r as unknown as T;
+const wire = (r: Resource): FhirResource => r as unknown as FhirResource;
 
 function ids(bundle: Bundle): string[] {
   return (bundle.entry ?? []).filter((e) => e.search?.mode !== 'outcome').map((e) => e.resource?.id as string).sort();
@@ -69,7 +70,7 @@ describe('fhir-kit-client against the real server', () => {
       gender: 'female',
       birthDate: '1980-02-03',
     };
-    const created = await client.create({ resourceType: 'Patient', body: body as FhirResource });
+    const created = await client.create({ resourceType: 'Patient', body: wire(body) });
     assert.equal(statusOf(created), 201);
     const patient = as<Patient>(created);
     assert.match(patient.id ?? '', /^[A-Za-z0-9\-.]{1,64}$/);
@@ -89,13 +90,13 @@ describe('fhir-kit-client against the real server', () => {
     // observations about this patient, and one about someone else
     const other = as<Patient>(await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', name: [{ family: `Other${run}` }] } }));
     const obs = (subject: string, value: number): FhirResource =>
-      ({
+      wire({
         resourceType: 'Observation',
         status: 'final',
         code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }] },
         subject: { reference: subject },
         valueQuantity: { value, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
-      }) satisfies Observation as FhirResource;
+      } satisfies Observation);
     const mine: string[] = [];
     for (const v of [61, 72, 83]) {
       const o = as<Observation>(await client.create({ resourceType: 'Observation', body: obs(`Patient/${pid}`, v) }));
@@ -119,7 +120,7 @@ describe('fhir-kit-client against the real server', () => {
     const updated = await client.update({
       resourceType: 'Patient',
       id: pid,
-      body: v2body as FhirResource,
+      body: wire(v2body),
       options: { headers: { 'If-Match': 'W/"1"' } },
     });
     assert.equal(statusOf(updated), 200);
@@ -131,7 +132,7 @@ describe('fhir-kit-client against the real server', () => {
       client.update({
         resourceType: 'Patient',
         id: pid,
-        body: { ...v2body, gender: 'male' } as FhirResource,
+        body: wire({ ...v2body, gender: 'male' }),
         options: { headers: { 'If-Match': 'W/"1"' } },
       }),
     );
@@ -222,7 +223,7 @@ describe('fhir-kit-client against the real server', () => {
         },
       ],
     };
-    const res = as<Bundle>(await client.transaction({ body: bundle as FhirResource }));
+    const res = as<Bundle>(await client.transaction({ body: wire(bundle) }));
     assert.equal(res.type, 'transaction-response');
     assert.equal(res.entry?.length, 3);
     for (const e of res.entry ?? []) assert.equal(e.response?.status, '201 Created');
@@ -269,7 +270,7 @@ describe('fhir-kit-client against the real server', () => {
         },
       ],
     };
-    const err = await httpError(client.transaction({ body: bundle as FhirResource }));
+    const err = await httpError(client.transaction({ body: wire(bundle) }));
     assert.equal(err.status, 400);
     assert.equal(err.data.resourceType, 'OperationOutcome');
     assert.equal(err.data.issue?.[0]?.severity, 'error');
@@ -319,7 +320,7 @@ describe('fhir-kit-client against the real server', () => {
     ).length;
     assert.ok(expectedObs > 0, 'the bundle has Observations about its patient');
 
-    const res = as<Bundle>(await client.transaction({ body: bundle as FhirResource }));
+    const res = as<Bundle>(await client.transaction({ body: wire(bundle) }));
     assert.equal(res.type, 'transaction-response');
     assert.equal(res.entry?.length, entries.length);
     const statuses = new Map<string, number>();

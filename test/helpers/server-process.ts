@@ -138,7 +138,9 @@ async function spawnOnce(dataDir: string, ownsDir: boolean, opts: StartServerOpt
     const timer = setTimeout(() => {
       cleanupListeners();
       child.kill('SIGKILL');
-      reject(new Error(`server did not print "${READY}" within ${timeoutMs} ms (DATA_DIR=${dataDir})${describe()}`));
+      // Reject only once the child is gone, so the caller can safely remove its data directory.
+      const err = new Error(`server did not print "${READY}" within ${timeoutMs} ms (DATA_DIR=${dataDir})${describe()}`);
+      void exited.then(() => reject(err));
     }, timeoutMs);
     const onData = (): void => {
       const line = stdout.split('\n').find((l) => l.includes(READY));

@@ -59,6 +59,18 @@ describe('errors are OperationOutcomes with the right 4xx', () => {
     assert.deepEqual(res.body.issue[0].expression, ['Patient.birthDate']);
   });
 
+  it('a code outside its required value set is refused (the binding check medplum leaves out)', async () => {
+    const res = await request(t.app).post('/fhir/Patient').send(patient('X', { gender: 'nope' }));
+    assert.equal(res.status, 400);
+    assert.equal(res.body.issue[0].code, 'code-invalid');
+    assert.deepEqual(res.body.issue[0].expression, ['Patient.gender']);
+    const obs = await request(t.app)
+      .post('/fhir/Observation')
+      .send({ resourceType: 'Observation', status: 'done', code: { text: 'x' } });
+    assert.equal(obs.status, 400);
+    assert.deepEqual(obs.body.issue[0].expression, ['Observation.status']);
+  });
+
   it('unknown parameters are ignored by default and reported in the Bundle', async () => {
     const res = await request(t.app).get('/fhir/Patient?colour=blue');
     assert.equal(res.status, 200);

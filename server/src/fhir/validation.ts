@@ -11,6 +11,7 @@ import { FhirError } from './outcomes.js';
 export function validate(defs: Definitions, resource: Resource): OperationOutcomeIssue[] {
   const issues: OperationOutcomeIssue[] = [];
   issues.push(...runValidator(resource));
+  issues.push(...defs.requiredBindings.check(resource));
   for (const url of resource.meta?.profile ?? []) {
     const profile = defs.profile(url);
     if (profile) {

@@ -18,16 +18,54 @@ import { normaliseString } from './normalise-string.js';
  *   uri        string[]
  * Resource-level parameters (_id, _lastUpdated) use the document's own fields instead.
  */
-export function computeIndex(defs: Definitions, resource: Resource): IndexValues {
+export function computeIndex(defs: Definitions, resource: Resource, skipAbsent = true): IndexValues {
   const idx: IndexValues = {};
   const params = defs.searchParameters(resource.resourceType);
   const typed = [toTypedValue(resource)];
+  const present = Object.keys(resource);
   for (const [code, param] of Object.entries(params)) {
     if (code === '_id' || code === '_lastUpdated' || !param.expression) continue;
+    if (skipAbsent === false) {
+      const values = extract(resource.resourceType, param, typed);
+      if (values.length > 0) idx[code] = values;
+      continue;
+    }
+    // Most parameters read one or two top-level elements; when none is present the FHIRPath
+    // evaluation can only return nothing, and skipping it is most of the write-time cost.
+    const roots = rootElements(resource.resourceType, param);
+    if (roots && !roots.some((r) => present.some((k) => k === r || (k.startsWith(r) && isChoiceSuffix(k, r.length))))) continue;
     const values = extract(resource.resourceType, param, typed);
     if (values.length > 0) idx[code] = values;
   }
   return idx;
+}
+
+const rootCache = new Map<string, string[] | null>();
+
+/**
+ * The top-level elements of `resourceType` an expression reads, or null when that cannot be
+ * told from the text (then the parameter is always evaluated).
+ */
+function rootElements(resourceType: string, param: SearchParameter): string[] | null {
+  const key = `${resourceType}:${param.url ?? param.code}`;
+  let roots = rootCache.get(key);
+  if (roots === undefined) {
+    const parts = (param.expression ?? '').split('|').map((p) => p.trim().replace(/^\(+/, ''));
+    // Only when every alternative is rooted at a concrete type can absence be decided by keys.
+    const allTyped = parts.every((p) => /^[A-Z][A-Za-z]+\./.test(p) && !/^(Resource|DomainResource)\./.test(p));
+    const mine = parts.filter((p) => p.startsWith(`${resourceType}.`));
+    const names = mine.map((p) => /^[A-Za-z]+\.([a-zA-Z]+)/.exec(p)?.[1]).filter((n): n is string => n !== undefined);
+    // exists()/empty()/not() yield a value for an absent element (e.g. Patient.deceased → false).
+    const valueForAbsence = /exists\(|empty\(|not\(|iif\(/.test(param.expression ?? '');
+    roots = allTyped && !valueForAbsence && names.length === mine.length && names.length > 0 ? names : null;
+    rootCache.set(key, roots);
+  }
+  return roots;
+}
+
+function isChoiceSuffix(key: string, at: number): boolean {
+  const c = key.charCodeAt(at);
+  return c >= 65 && c <= 90;
 }
 
 function extract(resourceType: string, param: SearchParameter, input: TypedValue[]): unknown[] {
