@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import type { Bundle, Observation, Patient, Resource } from '@medplum/fhirtypes';
 import { makeTempDataDir, startServer, type ServerProcess } from '../helpers/server-process.js';
 
@@ -276,7 +276,7 @@ async function checkWritable(base: string, hotId: string): Promise<void> {
 test('acknowledged writes survive SIGKILL mid-load, twice', { timeout: 120_000 }, async (t) => {
   const dataDir = makeTempDataDir('custodian-crash-');
   const servers: ServerProcess[] = [];
-  after(async () => {
+  t.after(async () => {
     for (const s of servers) await s.dispose();
     rmSync(dataDir, { recursive: true, force: true });
   });
