@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { FhirHandler, FhirRequest, FhirResponse } from '../fhir/fhir-request.js';
 import { FhirError, normaliseError } from '../fhir/outcomes.js';
+import { queryParams } from '../fhir/query-params.js';
 import { parseBody } from './parse-body.js';
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -39,8 +40,7 @@ function toFhirRequest(req: Request, baseUrl: string): FhirRequest {
   if (!METHODS.has(req.method)) throw new FhirError('method-not-allowed', `${req.method} is not supported`);
   checkAccept(req);
   const url = new URL(req.originalUrl, 'http://internal');
-  const query: Record<string, string[]> = {};
-  for (const [k, v] of url.searchParams) (query[k] ??= []).push(v);
+  const query = queryParams(url.searchParams);
   const body = parseBody(req.body as Buffer | undefined, req.headers['content-type']);
   let path = req.path.replace(/^\/+|\/+$/g, '');
   // POST [type]/_search carries its parameters form-encoded in the body (R4 §3.1.1.1).
@@ -48,7 +48,7 @@ function toFhirRequest(req: Request, baseUrl: string): FhirRequest {
     if (!/^[A-Za-z]+\/_search$/.test(path) && path !== '_search') {
       throw new FhirError('unsupported-media-type', 'Form-encoded bodies are accepted only by POST [type]/_search');
     }
-    for (const [k, v] of body.form) (query[k] ??= []).push(v);
+    queryParams(body.form, query);
   }
   if (path === '_search') path = '';
   const h = req.headers;

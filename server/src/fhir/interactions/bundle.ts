@@ -3,6 +3,7 @@ import type { Definitions } from '../definitions.js';
 import type { FhirContext } from '../fhir-context.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from '../fhir-request.js';
 import { FhirError, normaliseError } from '../outcomes.js';
+import { queryParams } from '../query-params.js';
 import { etag, statusLine, versionUrl } from '../resource-response.js';
 import { applyWrites } from './apply-writes.js';
 import { resolveIntent } from './resolve-intent.js';
@@ -142,8 +143,7 @@ function entryRequest(req: FhirRequest, e: BundleEntry, index: number): FhirRequ
   if (url.startsWith(req.baseUrl + '/')) url = url.slice(req.baseUrl.length + 1);
   if (/^[a-z]+:/i.test(url)) throw new FhirError('bad-request', `Bundle.entry[${index}].request.url must be relative to this server`);
   const [path = '', qs = ''] = url.replace(/^\//, '').split('?', 2) as [string, string?];
-  const query: Record<string, string[]> = {};
-  for (const [k, v] of new URLSearchParams(qs)) (query[k] ??= []).push(v);
+  const query = queryParams(new URLSearchParams(qs));
   const r = e.request;
   return {
     method: method as FhirRequest['method'],

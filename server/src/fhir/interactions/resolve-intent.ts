@@ -1,6 +1,7 @@
 import { parseSearchRequest } from '@medplum/core';
 import type { FhirContext } from '../fhir-context.js';
 import { FhirError } from '../outcomes.js';
+import { queryParams } from '../query-params.js';
 import { compileSearch } from '../search/compile-search.js';
 import type { ResolvedIntent, WriteIntent } from './write-intent.js';
 
@@ -101,8 +102,7 @@ async function singleMatch(ctx: FhirContext, type: string, condition: string): P
 export async function conditionalMatches(ctx: FhirContext, type: string, condition: string): Promise<string[]> {
   const query = condition.replace(/^\?/, '');
   if (query.trim() === '') throw new FhirError('bad-request', 'A conditional interaction needs search parameters');
-  const params: Record<string, string[]> = {};
-  for (const [k, v] of new URLSearchParams(query)) (params[k] ??= []).push(v);
+  const params = queryParams(new URLSearchParams(query));
   const parsed = parseSearchRequest(type, params);
   // Conditional writes must not act on a half-understood condition: unknown parameters are errors.
   const compiled = compileSearch(ctx.defs, parsed, true);

@@ -20,7 +20,7 @@ export async function search(ctx: FhirContext, req: FhirRequest, type: string): 
   const count = pageSize(req.query, ctx.options);
   const offset = pageOffset(req.query);
   const warnings: string[] = [];
-  const query: Record<string, string[]> = {};
+  const query = Object.create(null) as Record<string, string[]>;
   for (const [k, v] of Object.entries(req.query)) {
     if (UNSUPPORTED_RESULT_PARAMS.has(k.split(':')[0] as string)) {
       if (strict) throw new FhirError('unknown-parameter', `Parameter '${k}' is not supported yet`, k);
