@@ -6,6 +6,7 @@ import type { Config } from './config/config.js';
 import { loadDefinitions, type Definitions } from './fhir/definitions.js';
 import type { FhirContext } from './fhir/fhir-context.js';
 import { FhirService } from './fhir/fhir-service.js';
+import { KeyedLock } from './fhir/keyed-lock.js';
 import type { FhirHandler } from './fhir/fhir-request.js';
 import { syncConformanceResources } from './fhir/sync-conformance.js';
 import { createEmbeddedStore } from './store/embedded/embedded-store.js';
@@ -37,6 +38,7 @@ export async function openDependencies(config: Config, logger: Logger): Promise<
     options: { defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize, updateCreate: config.updateCreate },
     now: () => new Date().toISOString(),
     newId: () => randomUUID(),
+    conditionalLocks: new KeyedLock(),
   };
   await syncConformanceResources(ctx);
   const fhir = new FhirService({

@@ -151,6 +151,16 @@ describe('FHIR REST interactions', () => {
     assert.equal(unknownParam.status, 400);
   });
 
+  it('concurrent conditional creates of the same identifier create exactly one resource', async () => {
+    const body = patient('Racer', { identifier: [{ system: 'urn:test', value: 'race-1' }] });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => request(t.app).post('/fhir/Patient').set('If-None-Exist', 'identifier=urn:test|race-1').send(body)),
+    );
+    assert.deepEqual(results.map((r) => r.status).sort(), [...Array(19).fill(200), 201]);
+    assert.equal(new Set(results.map((r) => r.body.id)).size, 1);
+    assert.equal((await request(t.app).get('/fhir/Patient?identifier=urn:test|race-1&_summary=count')).body.total, 1);
+  });
+
   it('conditional update: no match creates, one match updates', async () => {
     const body = patient('CondUpdate', { identifier: [{ system: 'urn:test', value: 'cu-1' }] });
     const created = await request(t.app).put('/fhir/Patient?identifier=urn:test|cu-1').send(body);

@@ -1,5 +1,6 @@
 import type { ResourceStore } from '../store/resource-store.js';
 import type { Definitions } from './definitions.js';
+import type { KeyedLock } from './keyed-lock.js';
 
 export interface ServiceOptions {
   readonly defaultPageSize: number;
@@ -17,4 +18,6 @@ export interface FhirContext {
   now(): string;
   /** New logical id for server-assigned ids. */
   newId(): string;
+  /** Serialises conditional writes per resource type within this process. */
+  readonly conditionalLocks: KeyedLock;
 }

@@ -73,16 +73,19 @@ async function transaction(ctx: FhirContext, req: FhirRequest, entries: BundleEn
   const writes = intents.filter((x): x is { index: number; intent: WriteIntent } => 'intent' in x);
   writes.sort((a, b) => (ORDER[a.intent.method] as number) - (ORDER[b.intent.method] as number) || a.index - b.index);
 
-  const resolved: ResolvedIntent[] = [];
-  const refMap = new Map<string, string>();
-  for (const w of writes) {
-    const r = await withEntry(w.index, () => resolveIntent(ctx, w.intent));
-    resolved.push(r);
-    const id = r.kind === 'write' ? r.id : r.id;
-    if (w.intent.fullUrl && id) refMap.set(w.intent.fullUrl, `${w.intent.resourceType}/${id}`);
-  }
-  const rewrite = (r: Resource): Resource => rewriteReferences(r, refMap);
-  const results = await applyWrites(ctx, resolved, rewrite, (k, err) => entryError((writes[k] as { index: number }).index, err));
+  const conditionalTypes = writes.filter((w) => w.intent.condition).map((w) => w.intent.resourceType);
+  const run = async () => {
+    const resolved: ResolvedIntent[] = [];
+    const refMap = new Map<string, string>();
+    for (const w of writes) {
+      const r = await withEntry(w.index, () => resolveIntent(ctx, w.intent));
+      resolved.push(r);
+      if (w.intent.fullUrl && r.id) refMap.set(w.intent.fullUrl, `${w.intent.resourceType}/${r.id}`);
+    }
+    const rewrite = (r: Resource): Resource => rewriteReferences(r, refMap);
+    return applyWrites(ctx, resolved, rewrite, (k, err) => entryError((writes[k] as { index: number }).index, err));
+  };
+  const results = conditionalTypes.length > 0 ? await ctx.conditionalLocks.run(conditionalTypes, run) : await run();
 
   const out: BundleEntry[] = new Array(entries.length);
   results.forEach((res, k) => {

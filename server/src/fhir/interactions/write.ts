@@ -14,8 +14,12 @@ import type { WriteIntent } from './write-intent.js';
  */
 export async function write(ctx: FhirContext, req: FhirRequest, type: string, id: string | undefined): Promise<FhirResponse> {
   const intent = intentFromRequest(req, type, id);
-  const resolved = await resolveIntent(ctx, intent);
-  const [result] = await applyWrites(ctx, [resolved]);
+  const run = async () => {
+    const r = await resolveIntent(ctx, intent);
+    return { resolved: r, results: await applyWrites(ctx, [r]) };
+  };
+  const { resolved, results } = intent.condition ? await ctx.conditionalLocks.run([type], run) : await run();
+  const [result] = results;
   if (!result) throw new Error('write produced no result');
   if (resolved.kind === 'noop') {
     if (resolved.status === 404) throw new FhirError('not-found', `${type}/${resolved.id ?? ''} not found`);
