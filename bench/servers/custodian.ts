@@ -1,0 +1,48 @@
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { spawnServer, type ServerProcess } from './spawn.js';
+
+/** Asks the OS for a free TCP port on 127.0.0.1 (so the server's configured base URL is right). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Custodian exactly as `npm start` runs it (server/src/main.ts, embedded LMDB storage), in its
+ * own process, with an empty data directory and no demo seed.
+ */
+export async function startCustodian(opts: { repoRoot: string; dataDir: string; cpuProfDir?: string }): Promise<ServerProcess> {
+  const port = await freePort();
+  const nodeArgs = [
+    ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : []),
+    '--import',
+    'tsx',
+    '--import',
+    pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'exit-with-parent.ts')).href,
+    'server/src/main.ts',
+  ];
+  return spawnServer({
+    name: 'custodian',
+    nodeArgs,
+    cwd: opts.repoRoot,
+    env: {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: opts.dataDir,
+      SEED_ON_FIRST_START: 'false',
+      LOG_LEVEL: 'silent',
+    },
+    // Custodian prints http://localhost:<port>/fhir; connect to the address it binds.
+    mapUrl: (printed) => printed.replace('//localhost:', '//127.0.0.1:'),
+  });
+}
