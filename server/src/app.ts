@@ -1,6 +1,8 @@
+import type { RequestListener } from 'node:http';
 import express from 'express';
 import type { Logger } from 'pino';
 import type { FhirHandler } from './fhir/fhir-request.js';
+import { withBodilessFastPath } from './http/bodiless-fast-path.js';
 import { fhirRouter } from './http/fhir-express.js';
 
 export interface AppDeps {
@@ -10,11 +12,15 @@ export interface AppDeps {
   logger: Logger;
 }
 
-/** Builds the express app from its dependencies; reads nothing global. */
-export function createApp(deps: AppDeps): express.Express {
+/**
+ * Builds the HTTP request listener from its dependencies; reads nothing global. Pass it to
+ * `http.createServer` (or supertest).
+ */
+export function createApp(deps: AppDeps): RequestListener {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.set('query parser', false);
   const basePath = new URL(deps.baseUrl).pathname.replace(/\/+$/, '') || '/';
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -28,5 +34,5 @@ export function createApp(deps: AppDeps): express.Express {
       }),
     );
   });
-  return app;
+  return withBodilessFastPath(app, deps.fhir, { basePath, baseUrl: deps.baseUrl, logger: deps.logger });
 }

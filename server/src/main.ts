@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { pino } from 'pino';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
@@ -33,7 +33,8 @@ async function main(): Promise<void> {
   await seedOnFirstStart(deps);
 
   const app = createApp({ fhir: deps.fhir, baseUrl: config.baseUrl, maxBodyBytes: config.maxBodyBytes, logger });
-  const server: Server = app.listen(config.port, config.host);
+  const server: Server = createServer(app);
+  server.listen(config.port, config.host);
   server.on('error', (err) => {
     logger.fatal({ err }, 'HTTP server error');
     process.exit(1);

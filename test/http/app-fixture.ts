@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { Express } from 'express';
+import type { RequestListener } from 'node:http';
 import { createApp } from '../../server/src/app.js';
 import { loadConfig, type Config } from '../../server/src/config/config.js';
 import { openDependencies, type Dependencies } from '../../server/src/dependencies.js';
@@ -10,7 +10,7 @@ import { openDependencies, type Dependencies } from '../../server/src/dependenci
 export const BASE = 'http://localhost:8080/fhir';
 
 export interface TestApp {
-  app: Express;
+  app: RequestListener;
   deps: Dependencies;
   config: Config;
   close(): Promise<void>;

@@ -22,7 +22,7 @@ describe('robustness: random client input never causes a 5xx', () => {
 
   const rng = new Prng(20261121);
   const pick = <T>(xs: readonly T[]): T => xs[rng.int(0, xs.length - 1)] as T;
-  const weird = ['', ' ', '%00', '..', '$everything', '_history', 'ünïcode', '😀', 'a'.repeat(300), '-1', '1e309', '__proto__', 'constructor', '$where', '{"$gt":""}', '[]', 'null'];
+  const weird = ['', ' ', '%E0%A4%A', '//evil.example', '%2F..%2F', '%00', '..', '$everything', '_history', 'ünïcode', '😀', 'a'.repeat(300), '-1', '1e309', '__proto__', 'constructor', '$where', '{"$gt":""}', '[]', 'null'];
   const scalar = (): unknown => pick([null, true, false, 0, -1, 1e309, 3.14, '', 'x', '__proto__', '2020-13-45', pick(weird)]);
   const value = (depth: number): unknown => {
     if (depth > 3) return scalar();

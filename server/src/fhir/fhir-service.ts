@@ -5,6 +5,14 @@ import { FhirError, normaliseError } from './outcomes.js';
 import { ROUTES, matchRoute, type Route, type RouteMatch } from './routes.js';
 
 
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new FhirError('bad-request', `Malformed percent-encoding in the path: '${s}'`);
+  }
+}
+
 export interface FhirServiceDeps {
   ctx: FhirContext;
   /** Called with unexpected errors (bugs) before they become a generic 500 outcome. */
@@ -27,7 +35,7 @@ export class FhirService implements FhirHandler {
 
   private async dispatch(req: FhirRequest): Promise<FhirResponse> {
     const method = req.method === 'HEAD' ? 'GET' : req.method;
-    const segments = req.path === '' ? [] : req.path.split('/').map(decodeURIComponent);
+    const segments = req.path === '' ? [] : req.path.split('/').map(decodeSegment);
     let pathMatched = false;
     for (const route of ROUTES) {
       const m = matchRoute(route.pattern, segments);

@@ -1,0 +1,86 @@
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { FhirRequest, FhirResponse } from '../fhir/fhir-request.js';
+import { FhirError } from '../fhir/outcomes.js';
+import { queryParams } from '../fhir/query-params.js';
+import { parseBody } from './parse-body.js';
+
+const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** What the edge knows about an HTTP request, independent of express. */
+export interface HttpInput {
+  method: string;
+  /** Request target below the FHIR base path, with query string, e.g. "/Patient/1?x=y". */
+  target: string;
+  headers: IncomingHttpHeaders;
+  body?: Buffer;
+}
+
+/**
+ * Turns an HTTP request into a FhirRequest. The base URL comes from configuration, never from
+ * the Host header, so a client cannot make the server mint links to somewhere else.
+ */
+export function toFhirRequest(input: HttpInput, baseUrl: string): FhirRequest {
+  if (!METHODS.has(input.method)) throw new FhirError('method-not-allowed', `${input.method} is not supported`);
+  // Split by hand: a target such as "//x" must stay a path, not become a protocol-relative URL.
+  const q = input.target.indexOf('?');
+  const pathname = q < 0 ? input.target : input.target.slice(0, q);
+  const search = new URLSearchParams(q < 0 ? '' : input.target.slice(q + 1));
+  checkAccept(search.get('_format'), input.headers.accept);
+  const query = queryParams(search);
+  const body = parseBody(input.body, input.headers['content-type']);
+  let path = pathname.replace(/^\/+|\/+$/g, '');
+  // POST [type]/_search carries its parameters form-encoded in the body (R4 §3.1.1.1).
+  if (body.form) {
+    if (!/^[A-Za-z]+\/_search$/.test(path) && path !== '_search') {
+      throw new FhirError('unsupported-media-type', 'Form-encoded bodies are accepted only by POST [type]/_search');
+    }
+    queryParams(body.form, query);
+  }
+  if (path === '_search') path = '';
+  const h = input.headers;
+  const header = (name: string): string | undefined => {
+    const v = h[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  const headers: FhirRequest['headers'] = {};
+  for (const name of ['if-match', 'if-none-exist', 'if-none-match', 'if-modified-since', 'prefer', 'content-type'] as const) {
+    const v = header(name);
+    if (v) headers[name] = v;
+  }
+  return {
+    method: input.method as FhirRequest['method'],
+    path,
+    query,
+    ...(body.json !== undefined ? { body: body.json } : {}),
+    headers,
+    baseUrl,
+  };
+}
+
+/** JSON is the one format served; asking only for something else (e.g. XML) is a 406. */
+function checkAccept(format: string | null, accept: string | undefined): void {
+  if (format && !/json/i.test(format)) throw new FhirError('not-acceptable', `_format '${format}' is not supported; this server speaks JSON`);
+  if (!accept) return;
+  const ok = accept.split(',').some((part) => {
+    const type = part.split(';')[0]?.trim().toLowerCase() ?? '';
+    return type === '*/*' || type === 'application/*' || type.includes('json');
+  });
+  if (!ok) throw new FhirError('not-acceptable', `Accept '${accept}' cannot be satisfied; this server speaks application/fhir+json`);
+}
+
+/** Writes a FhirResponse with node's own API (express's Response is a ServerResponse too). */
+export function writeFhirResponse(res: ServerResponse, out: FhirResponse, head: boolean): void {
+  const headers: Record<string, string | number> = { ...(out.headers ?? {}) };
+  if (out.body === undefined || out.status === 304) {
+    res.writeHead(out.status, headers);
+    res.end();
+    return;
+  }
+  const json = JSON.stringify(out.body);
+  headers['Content-Type'] = FHIR_JSON;
+  headers['Content-Length'] = Buffer.byteLength(json);
+  res.writeHead(out.status, headers);
+  // One string write lets node send headers and body in a single packet.
+  res.end(head ? undefined : json);
+}
