@@ -2,7 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { FhirError } from '../fhir/outcomes.js';
 import type { CommitRequest, StoredDocument, StoredVersion } from './resource-store.js';
 
-export type CurrentLookup = (resourceType: string, id: string) => StoredDocument | undefined;
+export type CurrentLookup = (resourceType: string, id: string) => StoredVersion | undefined;
 
 export interface PlannedWrite {
   doc: StoredDocument;
@@ -18,8 +18,8 @@ export function planCommit(req: CommitRequest, lookup: CurrentLookup): { writes:
   const lastUpdatedMs = Date.parse(req.now);
   if (!Number.isFinite(lastUpdatedMs)) throw new Error(`commit: invalid 'now' ${req.now}`);
   // Later ops in the same commit see earlier ones.
-  const working = new Map<string, StoredDocument | undefined>();
-  const get = (type: string, id: string): StoredDocument | undefined => {
+  const working = new Map<string, StoredVersion | undefined>();
+  const get = (type: string, id: string): StoredVersion | undefined => {
     const key = `${type}/${id}`;
     return working.has(key) ? working.get(key) : lookup(type, id);
   };

@@ -71,7 +71,11 @@ export interface CommitRequest {
 
 export interface SearchQuery {
   resourceType: string;
-  /** A MongoDB query document over StoredDocument fields; the store adds `deleted: false`. */
+  /**
+   * A MongoDB query document over StoredDocument fields other than `resource` (id, versionId,
+   * lastUpdated, lastUpdatedMs, deleted, idx.*): search runs on index values, never on the
+   * resource body. The store adds `deleted: false`.
+   */
   filter: Record<string, unknown>;
   /** Sort keys over StoredDocument fields; the store always appends `id` ascending as the tie-break. */
   sort?: Array<[field: string, direction: 1 | -1]>;

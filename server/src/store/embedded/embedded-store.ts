@@ -1,8 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { Query } from 'mingo';
-import type { Resource } from '@medplum/fhirtypes';
-import { FhirError } from '../../fhir/outcomes.js';
 import type {
   CommitRequest,
   HistoryQuery,
@@ -13,7 +11,6 @@ import type {
   SearchResult,
   StoredDocument,
   StoredVersion,
-  WriteOp,
 } from '../resource-store.js';
 import { planCommit, type CurrentLookup } from '../plan-commit.js';
 import { sortDocuments } from './sort-documents.js';
@@ -27,7 +24,11 @@ import { sortDocuments } from './sort-documents.js';
  * single LMDB transaction and a single fsync, so durability does not cost one fsync per request.
  *
  * Layout (keys are ordered-binary arrays):
- *   current   [type, id]                  → StoredDocument (latest version or tombstone)
+ *   current   [type, id]                  → StoredVersion (latest version or tombstone)
+ *   search    [type, id]                  → the StoredDocument minus `resource`, live resources
+ *                                           only: searches scan small documents and decode
+ *                                           resources only for the page they return; reads
+ *                                           decode no index values
  *   versions  [type, id, versionNumber]   → StoredVersion
  *   typeLog   [type, lastUpdatedMs, seq]  → [id, versionNumber]   (type history, newest first)
  *   meta      'seq'                       → last sequence number
@@ -41,7 +42,8 @@ const MAX_KEY = '\uffff';
 class EmbeddedStore implements ResourceStore {
   readonly engine = 'embedded' as const;
   private root!: RootDatabase;
-  private current!: Database<StoredDocument, [string, string]>;
+  private current!: Database<StoredVersion, [string, string]>;
+  private searchDocs!: Database<SearchDoc, [string, string]>;
   private versions!: Database<StoredVersion, [string, string, number]>;
   private typeLog!: Database<[string, number], [string, number, number]>;
   private meta!: Database<number, string>;
@@ -54,14 +56,14 @@ class EmbeddedStore implements ResourceStore {
     // commit() below awaits `flushed` before acknowledging, so acknowledged means durable.
     this.root = open({ path: this.path, compression: false, maxDbs: 8 });
     this.current = this.root.openDB({ name: 'current' });
+    this.searchDocs = this.root.openDB({ name: 'search' });
     this.versions = this.root.openDB({ name: 'versions' });
     this.typeLog = this.root.openDB({ name: 'type-log' });
     this.meta = this.root.openDB({ name: 'meta' });
   }
 
   async readCurrent(resourceType: string, id: string): Promise<StoredVersion | undefined> {
-    const doc = this.current.get([resourceType, id]);
-    return doc ? toVersion(doc) : undefined;
+    return this.current.get([resourceType, id]);
   }
 
   async readVersion(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined> {
@@ -80,7 +82,10 @@ class EmbeddedStore implements ResourceStore {
       for (const w of plan.writes) {
         seq += 1;
         const n = Number(w.version.versionId);
-        this.current.put([w.doc.resourceType, w.doc.id], w.doc);
+        const key: [string, string] = [w.doc.resourceType, w.doc.id];
+        this.current.put(key, w.version);
+        if (w.doc.deleted) this.searchDocs.remove(key);
+        else this.searchDocs.put(key, searchDoc(w.doc));
         this.versions.put([w.doc.resourceType, w.doc.id, n], w.version);
         this.typeLog.put([w.doc.resourceType, w.doc.lastUpdatedMs, seq], [w.doc.id, n]);
       }
@@ -93,17 +98,19 @@ class EmbeddedStore implements ResourceStore {
 
   async search(query: SearchQuery): Promise<SearchResult> {
     const matcher = new Query({ $and: [{ deleted: false }, query.filter] });
-    const matches: StoredDocument[] = [];
-    for (const { value } of this.current.getRange({ start: [query.resourceType], end: [query.resourceType, MAX_KEY] })) {
+    const matches: SearchDoc[] = [];
+    for (const { value } of this.searchDocs.getRange({ start: [query.resourceType], end: [query.resourceType, MAX_KEY] })) {
       if (matcher.test(value as unknown as Record<string, unknown>)) matches.push(value);
     }
     sortDocuments(matches, query.sort ?? []);
     const skip = query.skip ?? 0;
     const page = matches.slice(skip, skip + query.limit);
-    return {
-      resources: page.map(toVersion),
-      ...(query.total ? { total: matches.length } : {}),
-    };
+    const resources: StoredVersion[] = [];
+    for (const m of page) {
+      const v = this.current.get([query.resourceType, m.id]);
+      if (v) resources.push(v);
+    }
+    return { resources, ...(query.total ? { total: matches.length } : {}) };
   }
 
   async history(query: HistoryQuery): Promise<HistoryResult> {
@@ -140,16 +147,17 @@ class EmbeddedStore implements ResourceStore {
   }
 
   async *scan(resourceType: string): AsyncIterable<StoredDocument> {
-    for (const { value } of this.current.getRange({ start: [resourceType], end: [resourceType, MAX_KEY] })) {
-      if (!value.deleted) yield value;
+    for (const { value } of this.searchDocs.getRange({ start: [resourceType], end: [resourceType, MAX_KEY] })) {
+      const v = this.current.get([resourceType, value.id]);
+      if (v?.resource) yield { ...value, resource: v.resource };
     }
   }
 
   async updateIndex(resourceType: string, entries: Array<{ id: string; index: IndexValues }>): Promise<void> {
     await this.root.childTransaction(() => {
       for (const e of entries) {
-        const doc = this.current.get([resourceType, e.id]);
-        if (doc && !doc.deleted) this.current.put([resourceType, e.id], { ...doc, idx: e.index });
+        const doc = this.searchDocs.get([resourceType, e.id]);
+        if (doc) this.searchDocs.put([resourceType, e.id], { ...doc, idx: e.index });
       }
     });
     await this.root.flushed;
@@ -160,15 +168,9 @@ class EmbeddedStore implements ResourceStore {
   }
 }
 
-function toVersion(doc: StoredDocument): StoredVersion {
-  return {
-    resourceType: doc.resourceType,
-    id: doc.id,
-    versionId: doc.versionId,
-    lastUpdated: doc.lastUpdated,
-    deleted: doc.deleted,
-    ...(doc.resource ? { resource: doc.resource as Resource } : {}),
-  };
-}
+type SearchDoc = Omit<StoredDocument, 'resource'>;
 
-export type { WriteOp };
+function searchDoc(doc: StoredDocument): SearchDoc {
+  const { resource: _resource, ...rest } = doc;
+  return rest;
+}

@@ -1,11 +1,10 @@
-import type { StoredDocument } from '../resource-store.js';
 
 /**
  * Sorts in place with MongoDB's rules for the cases our query compiler emits: missing values
  * first ascending, arrays compare by their smallest (ascending) or largest (descending) element,
  * then `id` ascending as the stable tie-break.
  */
-export function sortDocuments(docs: StoredDocument[], sort: Array<[string, 1 | -1]>): void {
+export function sortDocuments<T extends { id: string }>(docs: T[], sort: Array<[string, 1 | -1]>): void {
   const keys: Array<[string, 1 | -1]> = [...sort, ['id', 1]];
   docs.sort((a, b) => {
     for (const [field, dir] of keys) {
