@@ -28,6 +28,8 @@ export interface FhirRequest {
 export interface FhirResponse {
   status: number;
   body?: Resource;
+  /** `body` already serialised (e.g. straight from the store); written instead of re-encoding. */
+  json?: string;
   /** Extra response headers (Location, ETag, Last-Modified, Content-Location). */
   headers?: Record<string, string>;
 }

@@ -72,12 +72,12 @@ function checkAccept(format: string | null, accept: string | undefined): void {
 /** Writes a FhirResponse with node's own API (express's Response is a ServerResponse too). */
 export function writeFhirResponse(res: ServerResponse, out: FhirResponse, head: boolean): void {
   const headers: Record<string, string | number> = { ...(out.headers ?? {}) };
-  if (out.body === undefined || out.status === 304) {
+  if ((out.body === undefined && out.json === undefined) || out.status === 304) {
     res.writeHead(out.status, headers);
     res.end();
     return;
   }
-  const json = JSON.stringify(out.body);
+  const json = out.json ?? JSON.stringify(out.body);
   headers['Content-Type'] = FHIR_JSON;
   headers['Content-Length'] = Buffer.byteLength(json);
   res.writeHead(out.status, headers);

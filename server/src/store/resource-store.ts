@@ -37,6 +37,11 @@ export interface StoredVersion {
   lastUpdated: string;
   deleted: boolean;
   resource?: Resource;
+  /**
+   * The resource's JSON text, when the engine keeps it (equal to JSON.stringify(resource)), so
+   * a read can be answered without decoding and re-encoding the resource.
+   */
+  json?: string;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { Query } from 'mingo';
+import type { Resource } from '@medplum/fhirtypes';
 import type {
   CommitRequest,
   HistoryQuery,
@@ -24,12 +25,14 @@ import { sortDocuments } from './sort-documents.js';
  * single LMDB transaction and a single fsync, so durability does not cost one fsync per request.
  *
  * Layout (keys are ordered-binary arrays):
- *   current   [type, id]                  → StoredVersion (latest version or tombstone)
+ *   current   [type, id]                  → StoredRecord (latest version or tombstone), the
+ *                                           resource kept as its JSON text: a read sends it as
+ *                                           is, and the object is parsed only when asked for
  *   search    [type, id]                  → the StoredDocument minus `resource`, live resources
  *                                           only: searches scan small documents and decode
  *                                           resources only for the page they return; reads
  *                                           decode no index values
- *   versions  [type, id, versionNumber]   → StoredVersion
+ *   versions  [type, id, versionNumber]   → StoredRecord
  *   typeLog   [type, lastUpdatedMs, seq]  → [id, versionNumber]   (type history, newest first)
  *   meta      'seq'                       → last sequence number
  */
@@ -42,9 +45,9 @@ const MAX_KEY = '\uffff';
 class EmbeddedStore implements ResourceStore {
   readonly engine = 'embedded' as const;
   private root!: RootDatabase;
-  private current!: Database<StoredVersion, [string, string]>;
+  private current!: Database<StoredRecord, [string, string]>;
   private searchDocs!: Database<SearchDoc, [string, string]>;
-  private versions!: Database<StoredVersion, [string, string, number]>;
+  private versions!: Database<StoredRecord, [string, string, number]>;
   private typeLog!: Database<[string, number], [string, number, number]>;
   private meta!: Database<number, string>;
 
@@ -63,17 +66,17 @@ class EmbeddedStore implements ResourceStore {
   }
 
   async readCurrent(resourceType: string, id: string): Promise<StoredVersion | undefined> {
-    return this.current.get([resourceType, id]);
+    return fromRecord(this.current.get([resourceType, id]));
   }
 
   async readVersion(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined> {
     const n = Number(versionId);
     if (!Number.isSafeInteger(n) || n < 1) return undefined;
-    return this.versions.get([resourceType, id, n]);
+    return fromRecord(this.versions.get([resourceType, id, n]));
   }
 
   async commit(req: CommitRequest): Promise<StoredVersion[]> {
-    const lookup: CurrentLookup = (type, id) => this.current.get([type, id]);
+    const lookup: CurrentLookup = (type, id) => fromRecord(this.current.get([type, id]));
     const result = await this.root.childTransaction(() => {
       // Reads inside the callback see the write transaction, so the preconditions checked by
       // planCommit hold at commit time. planCommit throws before anything is written.
@@ -83,10 +86,11 @@ class EmbeddedStore implements ResourceStore {
         seq += 1;
         const n = Number(w.version.versionId);
         const key: [string, string] = [w.doc.resourceType, w.doc.id];
-        this.current.put(key, w.version);
+        const record = toRecord(w.version);
+        this.current.put(key, record);
         if (w.doc.deleted) this.searchDocs.remove(key);
         else this.searchDocs.put(key, searchDoc(w.doc));
-        this.versions.put([w.doc.resourceType, w.doc.id, n], w.version);
+        this.versions.put([w.doc.resourceType, w.doc.id, n], record);
         this.typeLog.put([w.doc.resourceType, w.doc.lastUpdatedMs, seq], [w.doc.id, n]);
       }
       this.meta.put('seq', seq);
@@ -107,7 +111,7 @@ class EmbeddedStore implements ResourceStore {
     const page = matches.slice(skip, skip + query.limit);
     const resources: StoredVersion[] = [];
     for (const m of page) {
-      const v = this.current.get([query.resourceType, m.id]);
+      const v = fromRecord(this.current.get([query.resourceType, m.id]));
       if (v) resources.push(v);
     }
     return { resources, ...(query.total ? { total: matches.length } : {}) };
@@ -126,7 +130,7 @@ class EmbeddedStore implements ResourceStore {
       });
       for (const { value } of range) {
         if (Date.parse(value.lastUpdated) < since) continue;
-        if (total >= skip && entries.length < query.limit) entries.push(value);
+        if (total >= skip && entries.length < query.limit) entries.push(fromRecord(value) as StoredVersion);
         total++;
       }
     } else {
@@ -137,7 +141,7 @@ class EmbeddedStore implements ResourceStore {
       });
       for (const { value } of range) {
         if (total >= skip && entries.length < query.limit) {
-          const v = this.versions.get([query.resourceType, value[0], value[1]]);
+          const v = fromRecord(this.versions.get([query.resourceType, value[0], value[1]]));
           if (v) entries.push(v);
         }
         total++;
@@ -148,7 +152,7 @@ class EmbeddedStore implements ResourceStore {
 
   async *scan(resourceType: string): AsyncIterable<StoredDocument> {
     for (const { value } of this.searchDocs.getRange({ start: [resourceType], end: [resourceType, MAX_KEY] })) {
-      const v = this.current.get([resourceType, value.id]);
+      const v = fromRecord(this.current.get([resourceType, value.id]));
       if (v?.resource) yield { ...value, resource: v.resource };
     }
   }
@@ -169,6 +173,48 @@ class EmbeddedStore implements ResourceStore {
 }
 
 type SearchDoc = Omit<StoredDocument, 'resource'>;
+
+/** A version as persisted: the resource as JSON text. */
+interface StoredRecord {
+  resourceType: string;
+  id: string;
+  versionId: string;
+  lastUpdated: string;
+  deleted: boolean;
+  json?: string;
+}
+
+function toRecord(v: StoredVersion): StoredRecord {
+  return {
+    resourceType: v.resourceType,
+    id: v.id,
+    versionId: v.versionId,
+    lastUpdated: v.lastUpdated,
+    deleted: v.deleted,
+    ...(v.resource ? { json: JSON.stringify(v.resource) } : {}),
+  };
+}
+
+/** The resource object is parsed on first access only; reads that send `json` never parse. */
+function fromRecord(r: StoredRecord | undefined): StoredVersion | undefined {
+  if (!r) return undefined;
+  const v: StoredVersion = { resourceType: r.resourceType, id: r.id, versionId: r.versionId, lastUpdated: r.lastUpdated, deleted: r.deleted };
+  if (r.json !== undefined) {
+    const json = r.json;
+    let parsed: Resource | undefined;
+    // Non-enumerable: a version compares and serialises as the port's plain shape.
+    Object.defineProperty(v, 'json', { value: json, enumerable: false });
+    Object.defineProperty(v, 'resource', {
+      enumerable: true,
+      configurable: true,
+      get: () => (parsed ??= JSON.parse(json) as Resource),
+      set: (value: Resource) => {
+        parsed = value;
+      },
+    });
+  }
+  return v;
+}
 
 function searchDoc(doc: StoredDocument): SearchDoc {
   const { resource: _resource, ...rest } = doc;
