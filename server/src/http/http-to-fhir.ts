@@ -25,9 +25,9 @@ export function toFhirRequest(input: HttpInput, baseUrl: string): FhirRequest {
   // Split by hand: a target such as "//x" must stay a path, not become a protocol-relative URL.
   const q = input.target.indexOf('?');
   const pathname = q < 0 ? input.target : input.target.slice(0, q);
-  const search = new URLSearchParams(q < 0 ? '' : input.target.slice(q + 1));
-  checkAccept(search.get('_format'), input.headers.accept);
-  const query = queryParams(search);
+  const search = q < 0 ? undefined : new URLSearchParams(input.target.slice(q + 1));
+  checkAccept(search?.get('_format') ?? null, input.headers.accept);
+  const query = queryParams(search ?? []);
   const body = parseBody(input.body, input.headers['content-type']);
   let path = pathname.replace(/^\/+|\/+$/g, '');
   // POST [type]/_search carries its parameters form-encoded in the body (R4 §3.1.1.1).
