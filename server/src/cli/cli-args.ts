@@ -33,3 +33,21 @@ export function asUsageError(err: unknown): unknown {
   const code = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
   return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS') ? new UsageError((err as Error).message) : err;
 }
+
+/** Runs a CLI's main: exit 2 with usage for argument errors, 1 with the message otherwise. */
+export function runCli(name: string, usage: string, main: (argv: string[]) => Promise<number>): void {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      if (err instanceof UsageError) {
+        process.stderr.write(`${err.message}\n\n${usage}`);
+        process.exitCode = 2;
+      } else {
+        process.stderr.write(`${name} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exitCode = 1;
+      }
+    },
+  );
+}

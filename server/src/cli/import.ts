@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import type { Bundle } from '@medplum/fhirtypes';
 import { pino } from 'pino';
 import { loadConfig } from '../config/config.js';
-import { UsageError, asUsageError, isMainModule } from './cli-args.js';
+import { UsageError, asUsageError, isMainModule, runCli } from './cli-args.js';
 import { BundleRejectedError, type LabeledBundle, formatStats, printRejection, progressPrinter, submitBundles } from './seed.js';
 
 /** A file that cannot be imported (unreadable, not JSON, not a transaction or batch Bundle). */
@@ -148,19 +148,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (isMainModule(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      if (err instanceof UsageError) {
-        process.stderr.write(`${err.message}\n\n${USAGE}`);
-        process.exitCode = 2;
-      } else {
-        process.stderr.write(`import failed: ${err instanceof Error ? err.message : String(err)}\n`);
-        process.exitCode = 1;
-      }
-    },
-  );
-}
+if (isMainModule(import.meta.url)) runCli('import', USAGE, main);

@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import { populationBundles, type PopulationOptions } from '../../../fixtures/population/generate-population.js';
 import { loadConfig } from '../config/config.js';
 import type { FhirHandler } from '../fhir/fhir-request.js';
-import { UsageError, asUsageError, intOption, isMainModule } from './cli-args.js';
+import { UsageError, asUsageError, intOption, isMainModule, runCli } from './cli-args.js';
 
 export interface LabeledBundle {
   /** Names the bundle in progress and error messages (a file name, "patient 17"). */
@@ -202,19 +202,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (isMainModule(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      if (err instanceof UsageError) {
-        process.stderr.write(`${err.message}\n\n${USAGE}`);
-        process.exitCode = 2;
-      } else {
-        process.stderr.write(`seed failed: ${err instanceof Error ? err.message : String(err)}\n`);
-        process.exitCode = 1;
-      }
-    },
-  );
-}
+if (isMainModule(import.meta.url)) runCli('seed', USAGE, main);
