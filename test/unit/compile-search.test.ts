@@ -21,11 +21,13 @@ const obs = {
   valueQuantity: { value: 5.4, unit: 'mmol/L', system: 'http://unitsofmeasure.org', code: 'mmol/L' },
 } as const;
 
-function matches(query: string): boolean {
+const noStore = { search: async () => ({ resources: [] }), readCurrent: async () => undefined };
+
+async function matches(query: string): Promise<boolean> {
   const [type, qs = ''] = query.split('?');
   const params: Record<string, string[]> = {};
   for (const [k, v] of new URLSearchParams(qs)) (params[k] ??= []).push(v);
-  const compiled = compileSearch(defs, parseSearchRequest(type as string, params), true);
+  const compiled = await compileSearch(defs, parseSearchRequest(type as string, params), { strict: true, store: noStore });
   const doc = { resourceType: obs.resourceType, id: 'o1', deleted: false, lastUpdatedMs: Date.parse('2024-01-01T00:00:00Z'), resource: obs, idx: computeIndex(defs, obs as never) };
   return new Query(compiled.filter).test(doc);
 }
@@ -70,18 +72,18 @@ describe('compileSearch → MongoDB query documents (evaluated with mingo)', () 
     ['Observation?patient=p1&code=9999-9', false],
   ];
   for (const [query, expected] of table) {
-    it(`${query} → ${expected ? 'match' : 'no match'}`, () => assert.equal(matches(query), expected));
+    it(`${query} → ${expected ? 'match' : 'no match'}`, async () => assert.equal(await matches(query), expected));
   }
 
-  it('refuses unknown parameters under strict handling and reports them otherwise', () => {
+  it('refuses unknown parameters under strict handling and reports them otherwise', async () => {
     const parsed = parseSearchRequest('Observation', { colour: ['red'] });
-    assert.throws(() => compileSearch(defs, parsed, true), (e: unknown) => e instanceof FhirError && e.status === 400);
-    assert.deepEqual(compileSearch(defs, parsed, false).ignored.length, 1);
+    await assert.rejects(compileSearch(defs, parsed, { strict: true, store: noStore }), (e: unknown) => e instanceof FhirError && e.status === 400);
+    assert.deepEqual((await compileSearch(defs, parsed, { strict: false, store: noStore })).ignored.length, 1);
   });
 
-  it('places client text only in value positions', () => {
+  it('places client text only in value positions', async () => {
     const parsed = parseSearchRequest('Patient', { name: ['{"$where":"sleep(1000)"}'], _id: ['$gt'] });
-    const compiled = compileSearch(defs, parsed, true);
+    const compiled = await compileSearch(defs, parsed, { strict: true, store: noStore });
     const operators = new Set<string>();
     const walk = (v: unknown): void => {
       if (Array.isArray(v)) v.forEach(walk);

@@ -74,6 +74,9 @@ export interface CommitRequest {
   now: string;
 }
 
+/** A sort key over a StoredDocument field; see SearchQuery.sort for the ordering rules. */
+export type SortKey = [field: string, direction: 1 | -1];
+
 export interface SearchQuery {
   resourceType: string;
   /**
@@ -82,16 +85,40 @@ export interface SearchQuery {
    * resource body. The store adds `deleted: false`.
    */
   filter: Record<string, unknown>;
-  /** Sort keys over StoredDocument fields; the store always appends `id` ascending as the tie-break. */
-  sort?: Array<[field: string, direction: 1 | -1]>;
+  /**
+   * Sort keys over StoredDocument fields, with MongoDB's rules: a missing value sorts lowest,
+   * an array field sorts by its smallest element ascending and its largest descending. When the
+   * list does not contain `id`, the store appends `['id', 1]` as the tie-break, so the order is
+   * total and a keyset position is unambiguous.
+   */
+  sort?: SortKey[];
+  /**
+   * Keyset position (exclusive): the `sortValues` of the row to start after, aligned with the
+   * effective sort (including the trailing `id`). Paging with this instead of `skip` keeps pages
+   * stable while other clients write.
+   */
+  after?: unknown[];
+  /** Offset paging; kept for callers that need it (history-style scans). Prefer `after`. */
   skip?: number;
   limit: number;
-  /** When true, `total` is the number of matches ignoring skip/limit. */
+  /** When true, `total` is the number of matches of `filter`, ignoring after/skip/limit. */
   total?: boolean;
+  /** Return matches without resource bodies (resourceType, id, versionId, lastUpdated only). */
+  idsOnly?: boolean;
+  /** idx fields (SearchParameter codes) to return with each match as `index`. */
+  indexFields?: string[];
+}
+
+/** One search hit. */
+export interface SearchMatch extends StoredVersion {
+  /** The effective sort's values for this row (including the trailing id): a keyset position. */
+  sortValues: unknown[];
+  /** The requested `indexFields`, when asked for. */
+  index?: IndexValues;
 }
 
 export interface SearchResult {
-  resources: StoredVersion[];
+  resources: SearchMatch[];
   total?: number;
 }
 

@@ -105,7 +105,7 @@ export async function conditionalMatches(ctx: FhirContext, type: string, conditi
   const params = queryParams(new URLSearchParams(query));
   const parsed = parseSearchRequest(type, params);
   // Conditional writes must not act on a half-understood condition: unknown parameters are errors.
-  const compiled = compileSearch(ctx.defs, parsed, true);
+  const compiled = await compileSearch(ctx.defs, parsed, { strict: true, store: ctx.store });
   if (Object.keys(compiled.filter).length === 0) throw new FhirError('bad-request', 'A conditional interaction needs search parameters');
   const result = await ctx.store.search({ resourceType: type, filter: compiled.filter, limit: 2 });
   return result.resources.map((r) => r.id);

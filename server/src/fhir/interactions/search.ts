@@ -42,7 +42,7 @@ export async function search(ctx: FhirContext, req: FhirRequest, type: string): 
   const totalMode = req.query._total?.[0] ?? 'accurate';
   if (!['none', 'estimate', 'accurate'].includes(totalMode)) throw new FhirError('bad-request', `_total must be none, estimate or accurate`, '_total');
 
-  const compiled = compileSearch(ctx.defs, { ...parsed, filters: parsed.filters?.filter((f) => !RESULT_PARAMS.has(f.code)) }, strict);
+  const compiled = await compileSearch(ctx.defs, { ...parsed, filters: parsed.filters?.filter((f) => !RESULT_PARAMS.has(f.code)) }, { strict, store: ctx.store });
   warnings.push(...compiled.ignored);
 
   const countOnly = summary === 'count';

@@ -1,5 +1,6 @@
 import type { Filter, SearchRequest } from '@medplum/core';
 import type { SearchParameter } from '@medplum/fhirtypes';
+import type { ResourceStore, SortKey } from '../../store/resource-store.js';
 import type { Definitions } from '../definitions.js';
 import { FhirError } from '../outcomes.js';
 import { dateRange } from './date-range.js';
@@ -13,7 +14,7 @@ import { normaliseString } from './normalise-string.js';
  */
 export interface CompiledSearch {
   filter: Record<string, unknown>;
-  sort: Array<[string, 1 | -1]>;
+  sort: SortKey[];
   /** Parameters that were ignored (lenient handling); reported in the Bundle's OperationOutcome. */
   ignored: string[];
 }
@@ -23,7 +24,18 @@ type Doc = Record<string, unknown>;
 /** SearchParameter types this compiler handles; the CapabilityStatement lists only these. */
 export const SUPPORTED_SEARCH_TYPES: ReadonlySet<string> = new Set(['string', 'token', 'reference', 'date', 'number', 'quantity', 'uri']);
 
-export function compileSearch(defs: Definitions, req: SearchRequest, strict: boolean): CompiledSearch {
+export interface CompileOptions {
+  /** `Prefer: handling=strict`: unknown or unsupported parameters are errors, not warnings. */
+  strict: boolean;
+  /**
+   * Where chained parameters, `_has`, `_list` and `:in` ValueSets are looked up. The caller
+   * passes the store it may read (the consent-scoped one), so sub-queries see no more than it.
+   */
+  store: Pick<ResourceStore, 'search' | 'readCurrent'>;
+}
+
+export async function compileSearch(defs: Definitions, req: SearchRequest, opts: CompileOptions): Promise<CompiledSearch> {
+  const strict = opts.strict;
   const params = defs.searchParameters(req.resourceType);
   const clauses: Doc[] = [];
   const ignored: string[] = [];
@@ -54,7 +66,7 @@ export function compileSearch(defs: Definitions, req: SearchRequest, strict: boo
     clauses.push(clause);
   }
 
-  const sort: Array<[string, 1 | -1]> = [];
+  const sort: SortKey[] = [];
   for (const rule of req.sortRules ?? []) {
     const dir: 1 | -1 = rule.descending ? -1 : 1;
     if (rule.code === '_id') sort.push(['id', dir]);
