@@ -1,4 +1,6 @@
 /**
+ * `npm run bench -- search`: the search benchmark instead (bench/search/run-search.ts).
+ *
  * `npm run bench`: Custodian vs a peer (@medplum/fhir-router + MemoryRepository) vs the limit
  * (raw node:http serving the same bytes), side by side in one run, plus the disk's fsync rate
  * for durable creates. See bench/README.md.
@@ -211,11 +213,21 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`\nbench FAILED: ${(err as Error)?.stack ?? String(err)}\n`);
-    killAllChildrenNow();
-    process.exit(1);
-  },
-);
+const scenarioArg = process.argv[2];
+if (scenarioArg === 'search') {
+  // Loaded only when asked for: it pulls in the server's write path and worker threads.
+  const { runSearchBench } = await import('./search/run-search.js');
+  runSearchBench();
+} else if (scenarioArg !== undefined) {
+  process.stderr.write(`bench: unknown scenario '${scenarioArg}'. Usage: npm run bench [-- search]\n`);
+  process.exit(2);
+} else {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`\nbench FAILED: ${(err as Error)?.stack ?? String(err)}\n`);
+      killAllChildrenNow();
+      process.exit(1);
+    },
+  );
+}

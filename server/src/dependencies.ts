@@ -7,6 +7,8 @@ import { loadDefinitions, type Definitions } from './fhir/definitions.js';
 import type { FhirContext } from './fhir/fhir-context.js';
 import { FhirService } from './fhir/fhir-service.js';
 import { KeyedLock } from './fhir/keyed-lock.js';
+import { CursorCodec } from './fhir/search-results/cursor.js';
+import { loadCursorKey } from './fhir/search-results/cursor-key.js';
 import type { FhirHandler } from './fhir/fhir-request.js';
 import { syncConformanceResources } from './fhir/sync-conformance.js';
 import { createEmbeddedStore } from './store/embedded/embedded-store.js';
@@ -30,15 +32,23 @@ export const PROFILES_DIR = resolve(fileURLToPath(new URL('../../fhir-profiles',
  */
 export async function openDependencies(config: Config, logger: Logger): Promise<Dependencies> {
   const defs = loadDefinitions(PROFILES_DIR);
+  // Before the store opens, so a bad key file stops start-up without leaving the store open.
+  const cursors = new CursorCodec(loadCursorKey({ dataDir: config.dataDir, ...(config.cursorSecret !== undefined ? { secret: config.cursorSecret } : {}) }));
   const store = await openStore(config, logger);
   await store.init();
   const ctx: FhirContext = {
     store,
     defs,
-    options: { defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize, updateCreate: config.updateCreate },
+    options: {
+      defaultPageSize: config.defaultPageSize,
+      maxPageSize: config.maxPageSize,
+      updateCreate: config.updateCreate,
+      maxIncludes: config.maxIncludes,
+    },
     now: () => new Date().toISOString(),
     newId: () => randomUUID(),
     conditionalLocks: new KeyedLock(),
+    cursors,
   };
   await syncConformanceResources(ctx);
   const fhir = new FhirService({

@@ -4,6 +4,8 @@ import type { StoreContext } from './resource-store/fixture.js';
 import { writeContract } from './resource-store/writes.js';
 import { preconditionContract } from './resource-store/preconditions.js';
 import { searchContract } from './resource-store/search.js';
+import { searchPagingContract } from './resource-store/search-paging.js';
+import { searchPlannerContract } from './resource-store/search-planner.js';
 import { historyContract } from './resource-store/history.js';
 import { scanAndReindexContract } from './resource-store/scan-and-reindex.js';
 import { concurrencyContract } from './resource-store/concurrency.js';
@@ -45,6 +47,8 @@ export function runResourceStoreContract(
     writeContract(ctx);
     preconditionContract(ctx);
     searchContract(ctx);
+    searchPagingContract(ctx);
+    searchPlannerContract(ctx);
     historyContract(ctx);
     scanAndReindexContract(ctx);
     concurrencyContract(ctx);

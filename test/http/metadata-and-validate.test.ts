@@ -21,7 +21,7 @@ describe('CapabilityStatement, profiles and $validate', () => {
     assert.equal(res.body.resourceType, 'CapabilityStatement');
     assert.equal(res.body.fhirVersion, '4.0.1');
     const rest = res.body.rest[0];
-    assert.deepEqual(rest.interaction.map((i: { code: string }) => i.code).sort(), ['batch', 'transaction']);
+    assert.deepEqual(rest.interaction.map((i: { code: string }) => i.code).sort(), ['batch', 'search-system', 'transaction']);
     const types = rest.resource.map((r: { type: string }) => r.type);
     assert.equal(types.length, t.deps.defs.resourceTypes.length);
     for (const type of ['Patient', 'Observation', 'ImagingStudy', 'Consent', 'Claim', 'Group', 'AuditEvent']) assert.ok(types.includes(type), type);

@@ -38,4 +38,13 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ HOST: 'fhir.example.org', PORT: '9000' }).baseUrl, 'http://fhir.example.org:9000/fhir');
     assert.equal(loadConfig({ BASE_URL: 'https://fhir.example.org/r4/' }).baseUrl, 'https://fhir.example.org/r4');
   });
+  it('CURSOR_SECRET must be at least 32 characters; MAX_INCLUDES is a bounded integer', () => {
+    assert.equal(loadConfig({}).cursorSecret, undefined);
+    assert.equal(loadConfig({ CURSOR_SECRET: 's'.repeat(32) }).cursorSecret, 's'.repeat(32));
+    assert.throws(() => loadConfig({ CURSOR_SECRET: 'too-short' }), (err: unknown) => err instanceof ConfigError && /CURSOR_SECRET/.test(err.message));
+    assert.equal(loadConfig({}).maxIncludes, 1000);
+    assert.equal(loadConfig({ MAX_INCLUDES: '0' }).maxIncludes, 0);
+    assert.throws(() => loadConfig({ MAX_INCLUDES: '-1' }), ConfigError);
+    assert.throws(() => loadConfig({ MAX_INCLUDES: 'many' }), ConfigError);
+  });
 });

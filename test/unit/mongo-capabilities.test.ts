@@ -11,7 +11,6 @@ import {
   historyToStoredVersion,
   lastWritePerId,
   resourceTypeOfCollection,
-  searchSort,
   toCurrentDoc,
   toHistoryDoc,
 } from '../../server/src/store/mongo/mongo-documents.js';
@@ -137,16 +136,6 @@ describe('document mapping', () => {
   });
 });
 
-describe('search sort', () => {
-  it('appends the id tie-break as _id ascending', () => {
-    assert.deepEqual(searchSort(), [['_id', 1]]);
-    assert.deepEqual(searchSort([['idx.date', -1]]), [['idx.date', -1], ['_id', 1]]);
-  });
-
-  it('keeps an explicit id key where it stands and its direction', () => {
-    assert.deepEqual(searchSort([['id', -1], ['idx.x', 1]]), [['_id', -1], ['idx.x', 1]]);
-  });
-});
 
 describe('driver error mapping', () => {
   const driverError = (fields: { name?: string; code?: number; labels?: string[] }) => ({

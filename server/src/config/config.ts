@@ -23,6 +23,8 @@ const ConfigSchema = z
     MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
     DEFAULT_PAGE_SIZE: z.coerce.number().int().min(1).default(20),
     MAX_PAGE_SIZE: z.coerce.number().int().min(1).default(1000),
+    CURSOR_SECRET: z.string().min(32, 'must be at least 32 characters (it keys the HMAC that makes paging cursors tamper-proof)').optional(),
+    MAX_INCLUDES: z.coerce.number().int().min(0).max(100000).default(1000),
     UPDATE_CREATE: bool.default(true),
     SEED_ON_FIRST_START: bool.default(true),
     SEED_PATIENTS: z.coerce.number().int().min(0).max(100000).default(25),
@@ -44,6 +46,13 @@ export interface Config {
   readonly maxBodyBytes: number;
   readonly defaultPageSize: number;
   readonly maxPageSize: number;
+  /**
+   * Secret keying the HMAC of paging cursors. When absent, a random key is kept in
+   * `DATA_DIR/keys/cursor.key`; set it when server processes do not share a DATA_DIR.
+   */
+  readonly cursorSecret?: string;
+  /** Most resources `_include`/`_revinclude` may add to one page. */
+  readonly maxIncludes: number;
   /** FHIR update-as-create: PUT to an unknown id creates it. */
   readonly updateCreate: boolean;
   readonly seedOnFirstStart: boolean;
@@ -79,6 +88,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxBodyBytes: e.MAX_BODY_BYTES,
     defaultPageSize: e.DEFAULT_PAGE_SIZE,
     maxPageSize: e.MAX_PAGE_SIZE,
+    ...(e.CURSOR_SECRET !== undefined ? { cursorSecret: e.CURSOR_SECRET } : {}),
+    maxIncludes: e.MAX_INCLUDES,
     updateCreate: e.UPDATE_CREATE,
     seedOnFirstStart: e.SEED_ON_FIRST_START,
     seedPatients: e.SEED_PATIENTS,

@@ -1,12 +1,15 @@
 import type { ResourceStore } from '../store/resource-store.js';
 import type { Definitions } from './definitions.js';
 import type { KeyedLock } from './keyed-lock.js';
+import type { CursorCodec } from './search-results/cursor.js';
 
 export interface ServiceOptions {
   readonly defaultPageSize: number;
   readonly maxPageSize: number;
   /** FHIR update-as-create (R4 §3.1.0.4.2): PUT to an unknown id creates it. */
   readonly updateCreate: boolean;
+  /** Most resources `_include`/`_revinclude` may add to one search page. */
+  readonly maxIncludes: number;
 }
 
 /** What every interaction needs; built once by the composition root. */
@@ -20,4 +23,6 @@ export interface FhirContext {
   newId(): string;
   /** Serialises conditional writes per resource type within this process. */
   readonly conditionalLocks: KeyedLock;
+  /** Signs and checks the opaque paging cursors of search results. */
+  readonly cursors: CursorCodec;
 }

@@ -4,6 +4,7 @@ import { processBundle } from './interactions/bundle.js';
 import { history } from './interactions/history.js';
 import { read, vread } from './interactions/read.js';
 import { search } from './interactions/search.js';
+import { systemSearch } from './interactions/system-search.js';
 import { validateOperation } from './interactions/validate-operation.js';
 import { write } from './interactions/write.js';
 import { capabilities } from './interactions/capabilities.js';
@@ -13,7 +14,7 @@ import { capabilities } from './interactions/capabilities.js';
  * generated from it, so the server can never claim an interaction it does not route.
  */
 export type TypeInteraction = 'read' | 'vread' | 'update' | 'patch' | 'delete' | 'history-instance' | 'history-type' | 'create' | 'search-type';
-export type SystemInteraction = 'transaction' | 'batch' | 'capabilities';
+export type SystemInteraction = 'transaction' | 'batch' | 'capabilities' | 'search-system';
 
 /** Reported in the CapabilityStatement. */
 export const SOFTWARE = Object.freeze({ name: 'Custodian', version: '0.1.0' });
@@ -48,6 +49,9 @@ const r = (
 export const ROUTES: readonly Route[] = Object.freeze([
   r('GET', 'metadata', 'capabilities', false, async (ctx, req) => capabilities(ctx, req, SOFTWARE)),
   r('POST', '', 'transaction', true, (ctx, req, _m, router) => processBundle(ctx, req, router)),
+  r('GET', '', 'search-system', false, (ctx, req) => systemSearch(ctx, req)),
+  // Before ':type' patterns, so '_search' is never taken for a type.
+  r('POST', '_search', 'search-system', false, (ctx, req) => systemSearch(ctx, req)),
   r('POST', ':type/_search', 'search-type', false, (ctx, req, m) => search(ctx, req, m.type as string)),
   r('GET', ':type/_history', 'history-type', false, (ctx, req, m) => history(ctx, req, m.type as string, undefined)),
   r('POST', ':type/$validate', 'operation', false, (ctx, req, m) => validateOperation(ctx, req, m.type as string), 'validate'),

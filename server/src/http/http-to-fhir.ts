@@ -29,15 +29,15 @@ export function toFhirRequest(input: HttpInput, baseUrl: string): FhirRequest {
   checkAccept(search?.get('_format') ?? null, input.headers.accept);
   const query = queryParams(search ?? []);
   const body = parseBody(input.body, input.headers['content-type']);
-  let path = pathname.replace(/^\/+|\/+$/g, '');
-  // POST [type]/_search carries its parameters form-encoded in the body (R4 §3.1.1.1).
+  const path = pathname.replace(/^\/+|\/+$/g, '');
+  // POST [type]/_search and POST [base]/_search carry their parameters form-encoded in the body
+  // (R4 §3.1.1.1); they join the URL's parameters, as the spec allows both at once.
   if (body.form) {
     if (!/^[A-Za-z]+\/_search$/.test(path) && path !== '_search') {
-      throw new FhirError('unsupported-media-type', 'Form-encoded bodies are accepted only by POST [type]/_search');
+      throw new FhirError('unsupported-media-type', 'Form-encoded bodies are accepted only by POST [type]/_search and POST [base]/_search');
     }
     queryParams(body.form, query);
   }
-  if (path === '_search') path = '';
   const h = input.headers;
   const header = (name: string): string | undefined => {
     const v = h[name];

@@ -4,6 +4,17 @@ import type { FhirRequest, FhirResponse } from '../fhir-request.js';
 import { ROUTES, type TypeInteraction } from '../routes.js';
 import { SUPPORTED_SEARCH_TYPES } from '../search/compile-search.js';
 import { SERVER_WRITTEN_TYPES } from './write-guard.js';
+import { referenceParams } from '../search-results/include-params.js';
+
+/** Parameters common to every type, usable in a system-level search (R4 §3.1.1.5.1). */
+const SYSTEM_PARAM_TYPES = { _id: 'token', _lastUpdated: 'date', _tag: 'token', _profile: 'uri', _security: 'token', _source: 'uri' } as const;
+const SYSTEM_SEARCH_PARAMS = Object.keys(SYSTEM_PARAM_TYPES) as Array<keyof typeof SYSTEM_PARAM_TYPES>;
+
+/** Whether `type.param` may point at `target` (a parameter without declared targets may point anywhere). */
+function refersTo(ctx: FhirContext, type: string, param: string, target: string): boolean {
+  const targets = ctx.defs.searchParameters(type)[param]?.target as string[] | undefined;
+  return !targets || targets.length === 0 || targets.includes(target);
+}
 
 /**
  * GET /metadata (R4 §3.1.0.13): generated from the route table, the loaded definitions and the
@@ -13,9 +24,11 @@ export function capabilities(ctx: FhirContext, req: FhirRequest, software: { nam
   const typeInteractions = new Set<TypeInteraction>();
   const operations = new Set<string>();
   let transaction = false;
+  let systemSearch = false;
   for (const route of ROUTES) {
     if (route.interaction === 'operation' && route.operation) operations.add(route.operation);
     else if (route.interaction === 'transaction') transaction = true;
+    else if (route.interaction === 'search-system') systemSearch = true;
     else if (route.interaction !== 'batch' && route.interaction !== 'capabilities') typeInteractions.add(route.interaction as TypeInteraction);
   }
   const resources: CapabilityStatementRestResource[] = ctx.defs.resourceTypes.map((type) => {
@@ -24,6 +37,7 @@ export function capabilities(ctx: FhirContext, req: FhirRequest, software: { nam
     const params = Object.values(ctx.defs.searchParameters(type))
       .filter((p) => SUPPORTED_SEARCH_TYPES.has(p.type as string) || p.code === '_id' || p.code === '_lastUpdated')
       .sort((a, b) => (a.code as string).localeCompare(b.code as string));
+    const searches = interactions.includes('search-type');
     const profiles = ctx.defs.projectResources.filter((r) => r.resourceType === 'StructureDefinition' && (r as { type?: string }).type === type);
     return {
       type,
@@ -36,6 +50,14 @@ export function capabilities(ctx: FhirContext, req: FhirRequest, software: { nam
       conditionalRead: 'not-supported',
       conditionalUpdate: !readOnly,
       conditionalDelete: readOnly ? 'not-supported' : 'single',
+      ...(searches
+        ? {
+            // What `_include`/`_revinclude` accept (R4 §3.1.1.5.5): each reference parameter, `*`
+            // for all of them; `:iterate` is supported on both.
+            searchInclude: ['*', ...referenceParams(ctx.defs, type).map((p) => `${type}:${p}`)],
+            searchRevInclude: ctx.defs.resourceTypes.flatMap((t) => referenceParams(ctx.defs, t).filter((p) => refersTo(ctx, t, p, type)).map((p) => `${t}:${p}`)),
+          }
+        : {}),
       searchParam: params.map((p) => ({ name: p.code as string, definition: p.url, type: p.type })),
       ...(operations.size > 0
         ? { operation: [...operations].map((name) => ({ name, definition: `http://hl7.org/fhir/OperationDefinition/Resource-${name}` })) }
@@ -56,7 +78,8 @@ export function capabilities(ctx: FhirContext, req: FhirRequest, software: { nam
       {
         mode: 'server',
         resource: resources,
-        interaction: transaction ? [{ code: 'transaction' }, { code: 'batch' }] : [],
+        interaction: [...(transaction ? [{ code: 'transaction' as const }, { code: 'batch' as const }] : []), ...(systemSearch ? [{ code: 'search-system' as const }] : [])],
+        ...(systemSearch ? { searchParam: SYSTEM_SEARCH_PARAMS.map((name) => ({ name, type: SYSTEM_PARAM_TYPES[name] })) } : {}),
       },
     ],
   };

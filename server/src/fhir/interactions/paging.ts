@@ -10,6 +10,10 @@ export function pageSize(query: Record<string, string[]>, options: ServiceOption
   return Math.min(Number(raw), options.maxPageSize);
 }
 
+/**
+ * Offset paging, for history only (R4 §3.1.0.11): a version list is append-only and newest
+ * first, so offsets there do not skip or repeat rows the way they would in a search.
+ */
 export function pageOffset(query: Record<string, string[]>): number {
   const raw = query._offset?.[0];
   if (raw === undefined) return 0;
@@ -17,7 +21,7 @@ export function pageOffset(query: Record<string, string[]>): number {
   return Number(raw);
 }
 
-/** self/next/previous links that keep the caller's parameters. */
+/** self/next/previous links for offset-paged history that keep the caller's parameters. */
 export function pageLinks(url: string, query: Record<string, string[]>, offset: number, count: number, total: number | undefined, pageLength: number): BundleLink[] {
   const build = (o: number): string => {
     const params = new URLSearchParams();

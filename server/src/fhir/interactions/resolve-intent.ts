@@ -1,8 +1,8 @@
-import { parseSearchRequest } from '@medplum/core';
 import type { FhirContext } from '../fhir-context.js';
 import { FhirError } from '../outcomes.js';
 import { queryParams } from '../query-params.js';
 import { compileSearch } from '../search/compile-search.js';
+import { parseSearchQuery } from '../search/parse-search-query.js';
 import type { ResolvedIntent, WriteIntent } from './write-intent.js';
 
 /**
@@ -103,7 +103,7 @@ export async function conditionalMatches(ctx: FhirContext, type: string, conditi
   const query = condition.replace(/^\?/, '');
   if (query.trim() === '') throw new FhirError('bad-request', 'A conditional interaction needs search parameters');
   const params = queryParams(new URLSearchParams(query));
-  const parsed = parseSearchRequest(type, params);
+  const parsed = parseSearchQuery(type, params);
   // Conditional writes must not act on a half-understood condition: unknown parameters are errors.
   const compiled = await compileSearch(ctx.defs, parsed, { strict: true, store: ctx.store });
   if (Object.keys(compiled.filter).length === 0) throw new FhirError('bad-request', 'A conditional interaction needs search parameters');

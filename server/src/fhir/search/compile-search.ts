@@ -3,14 +3,28 @@ import type { SearchParameter } from '@medplum/fhirtypes';
 import type { ResourceStore, SortKey } from '../../store/resource-store.js';
 import type { Definitions } from '../definitions.js';
 import { FhirError } from '../outcomes.js';
-import { dateRange } from './date-range.js';
-import { normaliseString } from './normalise-string.js';
+import { compileChain, compileHas, compileList, type KeyCompiler } from './chain.js';
+import { compileInstant, dateConditions } from './compile-date.js';
+import { numberConditions, quantityConditions } from './compile-number.js';
+import { referenceCandidates } from './compile-reference.js';
+import { compileString, compileUri } from './compile-string.js';
+import { inValueSetConditions, ofTypeConditions, tokenConditions, tokenTextConditions } from './compile-token.js';
+import { compositeConditions } from './composite.js';
+import { compileNarrative } from './narrative.js';
+import { searchParameter } from './search-parameter.js';
+import { alternatives, andOf, idxField, orOf, PREFIXES, splitEscaped, type Doc } from './query-doc.js';
 
 /**
- * Compiles a parsed FHIR search (R4 §3.1.1, https://hl7.org/fhir/R4/search.html) into one
- * MongoDB query document over StoredDocument fields. Both engines execute exactly this document.
- * Values from the client are only ever placed in value positions: operator names come from this
- * file, so `$where`-style injection through parameter values is impossible.
+ * Compiles a FHIR search (R4 §3.1.1, https://hl7.org/fhir/R4/search.html) into one MongoDB query
+ * document over StoredDocument fields; both engines execute exactly this document. Chained
+ * parameters, `_has`, `_list` and `:in` are resolved first by sub-searches through `opts.store`.
+ * Client text only ever lands in value positions: operator names come from this code, so
+ * `$where`-style injection through parameter values cannot happen.
+ *
+ * Handling of bad input (R4 §3.1.1.5.8, "handling"): an unknown parameter, an unsupported
+ * modifier or a chain through a non-reference parameter is a 400 under strict handling and is
+ * reported in `ignored` otherwise; a malformed value (date, number, prefix, token) is a 400
+ * either way, because the client clearly meant that parameter.
  */
 export interface CompiledSearch {
   filter: Record<string, unknown>;
@@ -19,10 +33,8 @@ export interface CompiledSearch {
   ignored: string[];
 }
 
-type Doc = Record<string, unknown>;
-
 /** SearchParameter types this compiler handles; the CapabilityStatement lists only these. */
-export const SUPPORTED_SEARCH_TYPES: ReadonlySet<string> = new Set(['string', 'token', 'reference', 'date', 'number', 'quantity', 'uri']);
+export const SUPPORTED_SEARCH_TYPES: ReadonlySet<string> = new Set(['string', 'token', 'reference', 'date', 'number', 'quantity', 'uri', 'composite']);
 
 export interface CompileOptions {
   /** `Prefer: handling=strict`: unknown or unsupported parameters are errors, not warnings. */
@@ -35,237 +47,198 @@ export interface CompileOptions {
 }
 
 export async function compileSearch(defs: Definitions, req: SearchRequest, opts: CompileOptions): Promise<CompiledSearch> {
-  const strict = opts.strict;
-  const params = defs.searchParameters(req.resourceType);
+  const compiler = new Compiler(defs, opts);
   const clauses: Doc[] = [];
-  const ignored: string[] = [];
-  const unsupported = (message: string, code: string): void => {
-    if (strict) throw new FhirError('unknown-parameter', message, code);
-    ignored.push(message);
-  };
-
   for (const f of req.filters ?? []) {
-    if (f.code === '_id') {
-      clauses.push(orOf(split(f.value).map((v) => ({ id: v })), f.operator === 'not'));
-      continue;
-    }
-    if (f.code === '_lastUpdated') {
-      clauses.push(orOf(split(f.value).map((v) => dateClause('lastUpdatedMs', f.operator, v, true)), f.operator === 'ne'));
-      continue;
-    }
-    const param = params[f.code];
-    if (!param) {
-      unsupported(`Unknown search parameter '${f.code}' for ${req.resourceType}`, f.code);
-      continue;
-    }
-    const clause = compileFilter(param, f);
-    if (clause === undefined) {
-      unsupported(`Modifier or operator '${f.operator}' is not supported on '${f.code}' (${param.type})`, f.code);
-      continue;
-    }
-    clauses.push(clause);
+    const { key, value } = rawFilter(f);
+    // An empty value constrains nothing (e.g. a form field left blank).
+    if (value === '') continue;
+    const clause = await compiler.compileKey(req.resourceType, key, value);
+    if (clause !== undefined) clauses.push(clause);
+  }
+  const sort = compiler.compileSort(req.resourceType, req.sortRules ?? []);
+  return { filter: andOf(clauses), sort, ignored: compiler.ignored };
+}
+
+/**
+ * The parameter as the client wrote it: `name[:modifier]` and the value with its prefix.
+ * `parseSearchQuery` keeps it that way; a request parsed by @medplum/core's parseSearchRequest
+ * has modifiers and prefixes split off, and they are put back here.
+ */
+export function rawFilter(f: Filter): { key: string; value: string } {
+  const op = f.operator as string;
+  if (op === 'eq') return { key: f.code, value: f.value };
+  if (PREFIXES.has(op) || op === 'sw') return { key: f.code, value: `${op}${f.value}` };
+  return { key: `${f.code}:${op}`, value: f.value };
+}
+
+class Compiler implements KeyCompiler {
+  readonly ignored: string[] = [];
+  readonly store: Pick<ResourceStore, 'search' | 'readCurrent'>;
+  constructor(
+    readonly defs: Definitions,
+    private readonly opts: CompileOptions,
+  ) {
+    this.store = opts.store;
   }
 
-  const sort: SortKey[] = [];
-  for (const rule of req.sortRules ?? []) {
-    const dir: 1 | -1 = rule.descending ? -1 : 1;
-    if (rule.code === '_id') sort.push(['id', dir]);
-    else if (rule.code === '_lastUpdated') sort.push(['lastUpdatedMs', dir]);
-    else {
-      const param = params[rule.code];
-      if (!param) {
-        unsupported(`Unknown sort parameter '${rule.code}' for ${req.resourceType}`, '_sort');
-        continue;
+  unsupported(message: string, key: string): undefined {
+    if (this.opts.strict) throw new FhirError('unknown-parameter', message, key);
+    this.ignored.push(message);
+    return undefined;
+  }
+
+  async compileKey(resourceType: string, key: string, value: string): Promise<Doc | undefined> {
+    if (key === '_has' || key.startsWith('_has:')) return compileHas(this, resourceType, key, value);
+    if (key.includes('.')) return compileChain(this, resourceType, key, value);
+    try {
+      return await this.compileLeaf(resourceType, key, value);
+    } catch (err) {
+      throw nameParameter(err, key);
+    }
+  }
+
+  private async compileLeaf(resourceType: string, key: string, value: string): Promise<Doc | undefined> {
+    const colon = key.indexOf(':');
+    const code = colon < 0 ? key : key.slice(0, colon);
+    const modifier = colon < 0 ? '' : key.slice(colon + 1);
+    switch (code) {
+      case '_id':
+        return this.compileId(key, modifier, value);
+      case '_lastUpdated':
+        if (modifier !== '') return this.unsupported(`Modifier ':${modifier}' is not supported on '_lastUpdated'`, key);
+        return compileInstant('lastUpdatedMs', value);
+      case '_list':
+        if (modifier !== '') return this.unsupported(`Modifier ':${modifier}' is not supported on '_list'`, key);
+        return compileList(this, resourceType, value);
+      case '_text':
+        if (modifier !== '' && modifier !== 'contains') return this.unsupported(`Modifier ':${modifier}' is not supported on '_text'`, key);
+        return compileNarrative(value);
+    }
+    const param = searchParameter(this.defs, resourceType, code);
+    if (!param) return this.unsupported(`Unknown search parameter '${code}' for ${resourceType}`, key);
+    if (modifier === 'missing') return missing(idxField(code), value, key);
+    return this.compileParam(resourceType, param, key, modifier, value);
+  }
+
+  private async compileParam(resourceType: string, param: SearchParameter, key: string, modifier: string, value: string): Promise<Doc | undefined> {
+    const code = param.code as string;
+    const field = idxField(code);
+    const bad = (): undefined => this.unsupported(`Modifier ':${modifier}' is not supported on '${code}' (${param.type})`, key);
+    const each = (conditions: (raw: string) => Doc[], negate = false): Doc =>
+      orOf(
+        splitEscaped(value, ',').flatMap((raw) => conditions(raw).map((cond) => ({ [field]: cond }))),
+        negate,
+      );
+    switch (param.type) {
+      case 'string':
+        return modifier === '' || modifier === 'exact' || modifier === 'contains' ? compileString(code, modifier, value) : bad();
+      case 'token':
+        switch (modifier) {
+          case '':
+            return each(tokenConditions);
+          case 'not':
+            // R4: ":not" matches resources without a matching token, including those without the element.
+            return each(tokenConditions, true);
+          case 'text':
+            return each(tokenTextConditions);
+          case 'of-type':
+            return each(ofTypeConditions);
+          case 'in':
+          case 'not-in': {
+            const conds: Doc[] = [];
+            for (const raw of splitEscaped(value, ',')) conds.push(...(await inValueSetConditions(this.store, raw)));
+            return orOf(conds.map((cond) => ({ [field]: cond })), modifier === 'not-in');
+          }
+          default:
+            return bad();
+        }
+      case 'reference': {
+        const isType = (t: string): boolean => this.defs.isResourceType(t);
+        if (modifier !== '' && modifier !== 'not' && !isType(modifier)) return bad();
+        const typeModifier = isType(modifier) ? modifier : undefined;
+        const targets = (param.target ?? []) as string[];
+        if (typeModifier && targets.length > 0 && !targets.includes(typeModifier)) {
+          return this.unsupported(`'${typeModifier}' is not a resource type '${code}' can refer to`, key);
+        }
+        const refs = [...new Set(splitEscaped(value, ',').flatMap((raw) => referenceCandidates(param, raw, isType, typeModifier)))];
+        return orOf([{ [field]: { $in: refs } }], modifier === 'not');
       }
-      sort.push([sortField(param, rule.code, dir), dir]);
+      case 'date':
+        return modifier === '' ? each(dateConditions) : bad();
+      case 'number':
+        return modifier === '' ? each(numberConditions) : bad();
+      case 'quantity':
+        return modifier === '' ? each(quantityConditions) : bad();
+      case 'uri':
+        return modifier === '' || modifier === 'below' || modifier === 'above' ? compileUri(code, modifier, value) : bad();
+      case 'composite':
+        return modifier === '' ? each((raw) => compositeConditions(this.defs, resourceType, param, raw)) : bad();
+      default:
+        return this.unsupported(`Search parameter '${code}' of type ${param.type} is not supported`, key);
     }
   }
 
-  const filter = clauses.length === 0 ? {} : clauses.length === 1 ? (clauses[0] as Doc) : { $and: clauses };
-  return { filter, sort, ignored };
-}
-
-function compileFilter(param: SearchParameter, f: Filter): Doc | undefined {
-  const field = `idx.${param.code}`;
-  const values = split(f.value);
-  if (f.operator === 'missing') {
-    const missing = f.value === 'true';
-    return missing ? { [field]: { $exists: false } } : { [field]: { $exists: true } };
+  private compileId(key: string, modifier: string, value: string): Doc | undefined {
+    const ids = alternatives(value);
+    if (modifier === '') return { id: ids.length === 1 ? ids[0] : { $in: ids } };
+    if (modifier === 'not') return { id: { $nin: ids } };
+    return this.unsupported(`Modifier ':${modifier}' is not supported on '_id'`, key);
   }
-  switch (param.type) {
-    case 'string': {
-      if (f.operator === 'eq' || f.operator === 'sw') {
-        return orOf(values.map((v) => ({ [field]: { $regex: `^${escapeRegex(normaliseString(v))}` } })));
+
+  /** `_sort` (R4 §3.1.1.5.1): each key maps to the field whose array order MongoDB's rules sort by. */
+  compileSort(resourceType: string, rules: ReadonlyArray<{ code: string; descending?: boolean }>): SortKey[] {
+    const sort: SortKey[] = [];
+    for (const rule of rules) {
+      const dir: 1 | -1 = rule.descending ? -1 : 1;
+      if (rule.code === '_id') sort.push(['id', dir]);
+      else if (rule.code === '_lastUpdated') sort.push(['lastUpdatedMs', dir]);
+      else {
+        const param = searchParameter(this.defs, resourceType, rule.code);
+        const field = param ? sortField(param, dir) : undefined;
+        if (field === undefined) this.unsupported(`Cannot sort ${resourceType} by '${rule.code}': not a sortable search parameter`, '_sort');
+        else sort.push([field, dir]);
       }
-      if (f.operator === 'contains') {
-        return orOf(values.map((v) => ({ [field]: { $regex: escapeRegex(normaliseString(v)) } })));
-      }
-      if (f.operator === 'exact') return orOf(values.map((v) => ({ [field]: normaliseString(v) })));
-      return undefined;
     }
-    case 'token': {
-      if (f.operator === 'eq' || f.operator === 'not') {
-        return orOf(values.map((v) => ({ [field]: { $elemMatch: tokenMatch(v) } })), f.operator === 'not');
-      }
-      if (f.operator === 'text') {
-        return orOf(values.map((v) => ({ [field]: { $elemMatch: { t: { $regex: `^${escapeRegex(normaliseString(v))}` } } } })));
-      }
-      return undefined;
-    }
-    case 'reference': {
-      if (f.operator !== 'eq' && f.operator !== 'not') return undefined;
-      const refs = values.flatMap((v) => referenceCandidates(param, v));
-      return orOf([{ [field]: { $in: refs } }], f.operator === 'not');
-    }
-    case 'date':
-      return orOf(values.map((v) => dateClause(field, f.operator, v, false)), f.operator === 'ne');
-    case 'number':
-      return orOf(values.map((v) => numberClause(field, f.operator, v)));
-    case 'quantity':
-      return orOf(values.map((v) => quantityClause(field, f.operator, v)));
-    case 'uri':
-      if (f.operator === 'eq') return { [field]: { $in: values } };
-      return undefined;
-    default:
-      return undefined;
+    return sort;
   }
 }
 
-function tokenMatch(v: string): Doc {
-  const bar = v.indexOf('|');
-  if (bar < 0) return { c: v };
-  const system = v.slice(0, bar);
-  const code = v.slice(bar + 1);
-  if (system === '') return { s: { $exists: false }, c: code };
-  if (code === '') return { s: system };
-  return { s: system, c: code };
-}
-
-function referenceCandidates(param: SearchParameter, v: string): string[] {
-  if (v.includes('/')) return [v.replace(/\/_history\/.*$/, '')];
-  const targets = param.target ?? [];
-  return targets.length > 0 ? targets.map((t) => `${t}/${v}`) : [v];
-}
-
-/** Date prefixes per R4 §3.1.1.4.2, comparing the value's range with the parameter's range. */
-function dateClause(field: string, op: string, raw: string, scalar: boolean): Doc {
-  const r = dateRange(raw);
-  if (!r) throw new FhirError('bad-request', `Invalid date '${raw}'`);
-  if (scalar) {
-    // lastUpdated is an instant: its range is a single point.
-    const conds: Record<string, Doc> = {
-      eq: { $gte: r.lo, $lte: r.hi },
-      ne: { $gte: r.lo, $lte: r.hi },
-      gt: { $gt: r.hi },
-      ge: { $gte: r.lo },
-      lt: { $lt: r.lo },
-      le: { $lte: r.hi },
-      sa: { $gt: r.hi },
-      eb: { $lt: r.lo },
-      ap: { $gte: r.lo - approx(r), $lte: r.hi + approx(r) },
-    };
-    const c = conds[op];
-    if (!c) throw new FhirError('bad-request', `Unsupported date prefix '${op}'`);
-    return { [field]: c };
-  }
-  const m: Record<string, Doc> = {
-    eq: { lo: { $gte: r.lo }, hi: { $lte: r.hi } },
-    ne: { lo: { $gte: r.lo }, hi: { $lte: r.hi } },
-    gt: { hi: { $gt: r.hi } },
-    ge: { hi: { $gte: r.lo } },
-    lt: { lo: { $lt: r.lo } },
-    le: { lo: { $lte: r.hi } },
-    sa: { lo: { $gt: r.hi } },
-    eb: { hi: { $lt: r.lo } },
-    ap: { lo: { $lte: r.hi + approx(r) }, hi: { $gte: r.lo - approx(r) } },
-  };
-  const c = m[op];
-  if (!c) throw new FhirError('bad-request', `Unsupported date prefix '${op}'`);
-  return { [field]: { $elemMatch: c } };
-}
-
-function approx(r: { lo: number; hi: number }): number {
-  // The spec leaves "approximately" to the server: 10% of the distance to now, at least a day.
-  return Math.max(86_400_000, Math.abs(Date.now() - r.lo) * 0.1);
-}
-
-function numberClause(field: string, op: string, raw: string): Doc {
-  const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n)) throw new FhirError('bad-request', `Invalid number '${raw}'`);
-  return { [field]: numericCondition(op, n, raw) };
-}
-
-function quantityClause(field: string, op: string, raw: string): Doc {
-  const [num = '', system, code] = raw.split('|');
-  const n = Number(num);
-  if (num.trim() === '' || !Number.isFinite(n)) throw new FhirError('bad-request', `Invalid quantity '${raw}'`);
-  const m: Doc = { v: numericCondition(op, n, num) };
-  if (system) m.s = system;
-  if (code) m.c = code;
-  return { [field]: { $elemMatch: m } };
-}
-
-/** Implicit precision (R4 §3.1.1.4.1): "100" matches [99.5, 100.5). */
-function numericCondition(op: string, n: number, raw: string): Doc {
-  const decimals = raw.includes('.') ? raw.split('.')[1]!.replace(/e.*$/i, '').length : 0;
-  const half = 0.5 * 10 ** -decimals;
-  switch (op) {
-    case 'eq':
-      return { $gte: n - half, $lt: n + half };
-    case 'ne':
-      return { $not: { $gte: n - half, $lt: n + half } };
-    case 'gt':
-    case 'sa':
-      return { $gt: n };
-    case 'ge':
-      return { $gte: n };
-    case 'lt':
-    case 'eb':
-      return { $lt: n };
-    case 'le':
-      return { $lte: n };
-    case 'ap':
-      return { $gte: n - Math.abs(n) * 0.1, $lte: n + Math.abs(n) * 0.1 };
-    default:
-      throw new FhirError('bad-request', `Unsupported number prefix '${op}'`);
-  }
-}
-
-function sortField(param: SearchParameter, code: string, dir: 1 | -1): string {
+/**
+ * Index shape → sort field: a date sorts by the start of its earliest range ascending and the
+ * end of its latest descending; tokens by code, quantities by value; other types by their values.
+ */
+function sortField(param: SearchParameter, dir: 1 | -1): string | undefined {
+  const field = idxField(param.code as string);
   switch (param.type) {
     case 'date':
-      return dir === 1 ? `idx.${code}.lo` : `idx.${code}.hi`;
+      return dir === 1 ? `${field}.lo` : `${field}.hi`;
     case 'token':
-      return `idx.${code}.c`;
+      return `${field}.c`;
     case 'quantity':
-      return `idx.${code}.v`;
+      return `${field}.v`;
+    case 'string':
+    case 'reference':
+    case 'number':
+    case 'uri':
+      return field;
     default:
-      return `idx.${code}`;
+      return undefined;
   }
 }
 
-function orOf(clauses: Doc[], negate = false): Doc {
-  const one = clauses.length === 1 ? (clauses[0] as Doc) : { $or: clauses };
-  return negate ? { $nor: [one] } : one;
+/**
+ * A malformed value is reported with the parameter it was given for, keeping the issue code
+ * (e.g. not-supported for a ValueSet that cannot be expanded).
+ */
+function nameParameter(err: unknown, key: string): unknown {
+  if (!(err instanceof FhirError) || err.code === 'unknown-parameter') return err;
+  const issues = err.issues.map((i) => ({ ...i, details: { text: `Parameter '${key}': ${i.details?.text ?? err.message}` }, expression: [key] }));
+  return new FhirError(err.code, `Parameter '${key}': ${err.message}`, key, issues);
 }
 
-/** Splits on commas not escaped with a backslash (R4 §3.1.1.5 escaping). */
-function split(value: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  for (let i = 0; i < value.length; i++) {
-    const ch = value[i];
-    if (ch === '\\' && i + 1 < value.length) {
-      cur += value[++i];
-    } else if (ch === ',') {
-      out.push(cur);
-      cur = '';
-    } else cur += ch;
-  }
-  out.push(cur);
-  return out;
-}
-
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** `:missing` (R4 §3.1.1.4.1): true finds resources without any value for the parameter. */
+function missing(field: string, value: string, key: string): Doc {
+  if (value !== 'true' && value !== 'false') throw new FhirError('bad-request', `':missing' takes true or false, not '${value}'`, key);
+  return { [field]: { $exists: value === 'false' } };
 }

@@ -1,6 +1,5 @@
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { Query } from 'mingo';
 import type { Resource } from '@medplum/fhirtypes';
 import type {
   CommitRequest,
@@ -9,12 +8,14 @@ import type {
   IndexValues,
   ResourceStore,
   SearchQuery,
+  SearchMatch,
   SearchResult,
   StoredDocument,
   StoredVersion,
 } from '../resource-store.js';
 import { planCommit, type CurrentLookup } from '../plan-commit.js';
-import { sortDocuments } from './sort-documents.js';
+import { runSearch, type SearchDoc, type SearchStats } from './embedded-search.js';
+import { updatePostings, type PostingKey } from './postings.js';
 
 /**
  * The zero-setup engine: LMDB (copy-on-write B+tree, crash-safe: a kill -9 can only lose
@@ -32,13 +33,35 @@ import { sortDocuments } from './sort-documents.js';
  *                                           only: searches scan small documents and decode
  *                                           resources only for the page they return; reads
  *                                           decode no index values
+ *   postings  [type, path, value, id]     → null: every index value of every search document
+ *                                           (postings.ts), written in the same transaction as
+ *                                           the search document; searches pick the documents
+ *                                           they examine from it (embedded-search.ts)
  *   versions  [type, id, versionNumber]   → StoredRecord
  *   typeLog   [type, lastUpdatedMs, seq]  → [id, versionNumber]   (type history, newest first)
  *   meta      'seq'                       → last sequence number
+ *             'postings'                  → format of the postings db; when it differs from
+ *                                           POSTINGS_FORMAT (a store written before postings
+ *                                           existed) init() rebuilds them from the search docs
  */
-export function createEmbeddedStore(opts: { path: string }): ResourceStore {
-  return new EmbeddedStore(opts.path);
+export interface EmbeddedStoreOptions {
+  path: string;
+  logger?: { info(msg: string): void };
+  /**
+   * Called after every search with what it examined. Not part of the port: for tests and
+   * diagnostics that need to tell an index-driven search from a scan.
+   */
+  onSearch?: (stats: SearchStats) => void;
 }
+
+export function createEmbeddedStore(opts: EmbeddedStoreOptions): ResourceStore {
+  return new EmbeddedStore(opts);
+}
+
+/** Bump when postingsOf changes what it posts: init() then rebuilds every posting. */
+const POSTINGS_FORMAT = 1;
+/** Documents per transaction while rebuilding postings, so one rebuild never holds a huge transaction. */
+const REBUILD_BATCH = 2000;
 
 const MAX_KEY = '\uffff';
 
@@ -50,19 +73,49 @@ class EmbeddedStore implements ResourceStore {
   private versions!: Database<StoredRecord, [string, string, number]>;
   private typeLog!: Database<[string, number], [string, number, number]>;
   private meta!: Database<number, string>;
+  private postings!: Database<null, PostingKey>;
 
-  constructor(private readonly path: string) {}
+  constructor(private readonly opts: EmbeddedStoreOptions) {}
 
   async init(): Promise<void> {
-    mkdirSync(this.path, { recursive: true });
+    mkdirSync(this.opts.path, { recursive: true });
     // overlappingSync stays on (the default): the fsync happens outside the write lock, and
     // commit() below awaits `flushed` before acknowledging, so acknowledged means durable.
-    this.root = open({ path: this.path, compression: false, maxDbs: 8 });
+    this.root = open({ path: this.opts.path, compression: false, maxDbs: 8 });
     this.current = this.root.openDB({ name: 'current' });
     this.searchDocs = this.root.openDB({ name: 'search' });
     this.versions = this.root.openDB({ name: 'versions' });
     this.typeLog = this.root.openDB({ name: 'type-log' });
     this.meta = this.root.openDB({ name: 'meta' });
+    this.postings = this.root.openDB({ name: 'postings' });
+    await this.ensurePostings();
+  }
+
+  /** Builds the postings of a store written before they existed (or in another format). */
+  private async ensurePostings(): Promise<void> {
+    if (this.meta.get('postings') === POSTINGS_FORMAT) return;
+    let docs = 0;
+    let batch: SearchDoc[] = [];
+    const flush = async (): Promise<void> => {
+      const pending = batch;
+      batch = [];
+      await this.root.childTransaction(() => {
+        for (const d of pending) updatePostings(this.postings, d.resourceType, d.id, undefined, d);
+      });
+    };
+    if (this.searchDocs.getKeysCount() > 0) {
+      this.opts.logger?.info(`Embedded store: building the search postings of existing data in ${this.opts.path}`);
+      await this.postings.clearAsync();
+      for (const { value } of this.searchDocs.getRange({})) {
+        batch.push(value);
+        docs++;
+        if (batch.length >= REBUILD_BATCH) await flush();
+      }
+      await flush();
+      this.opts.logger?.info(`Embedded store: search postings built for ${docs} documents`);
+    }
+    await this.meta.put('postings', POSTINGS_FORMAT);
+    await this.root.flushed;
   }
 
   async readCurrent(resourceType: string, id: string): Promise<StoredVersion | undefined> {
@@ -88,8 +141,11 @@ class EmbeddedStore implements ResourceStore {
         const key: [string, string] = [w.doc.resourceType, w.doc.id];
         const record = toRecord(w.version);
         this.current.put(key, record);
-        if (w.doc.deleted) this.searchDocs.remove(key);
-        else this.searchDocs.put(key, searchDoc(w.doc));
+        const before = this.searchDocs.get(key);
+        const after = w.doc.deleted ? undefined : searchDoc(w.doc);
+        if (after) this.searchDocs.put(key, after);
+        else this.searchDocs.remove(key);
+        updatePostings(this.postings, w.doc.resourceType, w.doc.id, before, after);
         this.versions.put([w.doc.resourceType, w.doc.id, n], record);
         this.typeLog.put([w.doc.resourceType, w.doc.lastUpdatedMs, seq], [w.doc.id, n]);
       }
@@ -101,20 +157,28 @@ class EmbeddedStore implements ResourceStore {
   }
 
   async search(query: SearchQuery): Promise<SearchResult> {
-    const matcher = new Query({ $and: [{ deleted: false }, query.filter] });
-    const matches: SearchDoc[] = [];
-    for (const { value } of this.searchDocs.getRange({ start: [query.resourceType], end: [query.resourceType, MAX_KEY] })) {
-      if (matcher.test(value as unknown as Record<string, unknown>)) matches.push(value);
+    // Synchronous from here on: every read sees one snapshot of the store.
+    const { matches, total } = runSearch({ searchDocs: this.searchDocs, postings: this.postings }, query, this.opts.onSearch);
+    const resources: SearchMatch[] = [];
+    for (const m of matches) {
+      const hit = this.toMatch(query, m.doc, m.sortValues);
+      if (hit) resources.push(hit);
     }
-    sortDocuments(matches, query.sort ?? []);
-    const skip = query.skip ?? 0;
-    const page = matches.slice(skip, skip + query.limit);
-    const resources: StoredVersion[] = [];
-    for (const m of page) {
-      const v = fromRecord(this.current.get([query.resourceType, m.id]));
-      if (v) resources.push(v);
+    return { resources, ...(total !== undefined ? { total } : {}) };
+  }
+
+  private toMatch(query: SearchQuery, doc: SearchDoc, sortValues: unknown[]): SearchMatch | undefined {
+    let hit: SearchMatch;
+    if (query.idsOnly) {
+      // The search document carries everything an ids-only match needs: no resource is read.
+      hit = { resourceType: doc.resourceType, id: doc.id, versionId: doc.versionId, lastUpdated: doc.lastUpdated, deleted: false, sortValues };
+    } else {
+      const v = fromRecord(this.current.get([query.resourceType, doc.id]));
+      if (!v) return undefined;
+      hit = Object.assign(v, { sortValues });
     }
-    return { resources, ...(query.total ? { total: matches.length } : {}) };
+    if (query.indexFields) hit.index = pickIndex(doc.idx, query.indexFields);
+    return hit;
   }
 
   async history(query: HistoryQuery): Promise<HistoryResult> {
@@ -161,7 +225,10 @@ class EmbeddedStore implements ResourceStore {
     await this.root.childTransaction(() => {
       for (const e of entries) {
         const doc = this.searchDocs.get([resourceType, e.id]);
-        if (doc) this.searchDocs.put([resourceType, e.id], { ...doc, idx: e.index });
+        if (!doc) continue;
+        const next = { ...doc, idx: e.index };
+        this.searchDocs.put([resourceType, e.id], next);
+        updatePostings(this.postings, resourceType, e.id, doc, next);
       }
     });
     await this.root.flushed;
@@ -171,8 +238,6 @@ class EmbeddedStore implements ResourceStore {
     await this.root?.close();
   }
 }
-
-type SearchDoc = Omit<StoredDocument, 'resource'>;
 
 /** A version as persisted: the resource as JSON text. */
 interface StoredRecord {
@@ -214,6 +279,12 @@ function fromRecord(r: StoredRecord | undefined): StoredVersion | undefined {
     });
   }
   return v;
+}
+
+function pickIndex(idx: IndexValues, fields: readonly string[]): IndexValues {
+  const out: IndexValues = {};
+  for (const f of fields) if (idx[f] !== undefined) out[f] = idx[f];
+  return out;
 }
 
 function searchDoc(doc: StoredDocument): SearchDoc {

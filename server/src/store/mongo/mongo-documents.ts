@@ -1,6 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { FhirError } from '../../fhir/outcomes.js';
-import type { StoredDocument, StoredVersion } from '../resource-store.js';
+import type { IndexValues, SearchMatch, SearchQuery, StoredDocument, StoredVersion } from '../resource-store.js';
+import { sortValuesOf } from '../keyset.js';
 
 /**
  * The shapes persisted in MongoDB and their mapping to the port's types. Pure, so the mapping
@@ -70,8 +71,10 @@ export function currentToStoredDocument(doc: CurrentDoc): StoredDocument {
   return { ...rest, idx: rest.idx ?? {} };
 }
 
+type VersionFields = Pick<CurrentDoc, 'resourceType' | 'id' | 'versionId' | 'lastUpdated' | 'deleted' | 'resource'>;
+
 /** Accepts a current document with or without `idx` (searches project it away). */
-export function currentToStoredVersion(doc: Omit<CurrentDoc, 'idx'>): StoredVersion {
+export function currentToStoredVersion(doc: VersionFields): StoredVersion {
   return {
     resourceType: doc.resourceType,
     id: doc.id,
@@ -80,6 +83,18 @@ export function currentToStoredVersion(doc: Omit<CurrentDoc, 'idx'>): StoredVers
     deleted: doc.deleted,
     ...(doc.resource ? { resource: doc.resource } : {}),
   };
+}
+
+/** A projected search hit (see mongo-search.ts) as the port's SearchMatch. */
+export function toSearchMatch(doc: VersionFields & { idx?: IndexValues }, query: SearchQuery): SearchMatch {
+  const hit: SearchMatch = { ...currentToStoredVersion(doc), sortValues: sortValuesOf(doc, query.sort) };
+  if (query.idsOnly) delete hit.resource;
+  if (query.indexFields) {
+    const index: IndexValues = {};
+    for (const f of query.indexFields) if (doc.idx?.[f] !== undefined) index[f] = doc.idx[f];
+    hit.index = index;
+  }
+  return hit;
 }
 
 export function historyToStoredVersion(resourceType: string, doc: HistoryDoc): StoredVersion {
@@ -98,15 +113,6 @@ export function lastWritePerId(docs: StoredDocument[]): StoredDocument[] {
   const byId = new Map<string, StoredDocument>();
   for (const d of docs) byId.set(d.id, d);
   return [...byId.values()];
-}
-
-/**
- * Sort keys for a search: the caller's keys, then `id` ascending as the port's tie-break. `id`
- * becomes `_id` (the same value) so the primary-key index can serve the tie-break.
- */
-export function searchSort(sort: Array<[string, 1 | -1]> = []): Array<[string, 1 | -1]> {
-  const keys = sort.map(([field, dir]): [string, 1 | -1] => [field === 'id' ? '_id' : field, dir]);
-  return keys.some(([field]) => field === '_id') ? keys : [...keys, ['_id', 1]];
 }
 
 /** Newest first; versionNo orders versions written in the same instant; id makes paging stable. */

@@ -21,7 +21,7 @@ import {
   historyToStoredVersion,
   lastWritePerId,
   resourceTypeOfCollection,
-  searchSort,
+  toSearchMatch,
   toCurrentDoc,
   toHistoryDoc,
   type CurrentDoc,
@@ -29,6 +29,7 @@ import {
 } from './mongo-documents.js';
 import { classifyDriverError, toStoreError } from './mongo-errors.js';
 import { IndexEnsurer } from './mongo-indexes.js';
+import { mongoSearchPlan } from './mongo-search.js';
 
 export interface MongoStoreOptions {
   uri: string;
@@ -159,19 +160,19 @@ class MongoStore implements ResourceStore {
   search(query: SearchQuery): Promise<SearchResult> {
     return this.guard('search', async () => {
       const collection = this.currentCollection(query.resourceType);
-      const filter = { $and: [query.filter, { deleted: false }] } as Filter<CurrentDoc>;
+      const plan = mongoSearchPlan(query);
       const page =
         query.limit > 0
           ? collection
-              .find(filter, { projection: { idx: 0 } })
-              .sort(searchSort(query.sort))
+              .find(plan.filter as Filter<CurrentDoc>, { projection: plan.projection })
+              .sort(plan.sort)
               .skip(query.skip ?? 0)
               .limit(query.limit)
               .toArray()
           : Promise.resolve([]);
-      const [docs, total] = await Promise.all([page, query.total ? collection.countDocuments(filter) : undefined]);
+      const [docs, total] = await Promise.all([page, query.total ? collection.countDocuments(plan.countFilter as Filter<CurrentDoc>) : undefined]);
       return {
-        resources: docs.map(currentToStoredVersion),
+        resources: docs.map((d) => toSearchMatch(d, query)),
         ...(total !== undefined ? { total } : {}),
       };
     });

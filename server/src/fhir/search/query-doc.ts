@@ -1,0 +1,70 @@
+import { FhirError } from '../outcomes.js';
+
+/**
+ * Small pieces every parameter compiler shares: the query-document type, OR/NOR builders, and
+ * the value syntax of R4 §3.1.1.5 (https://hl7.org/fhir/R4/search.html#escaping): `,` separates
+ * alternatives, `|` and `$` separate parts, and `\` escapes any of them.
+ */
+export type Doc = Record<string, unknown>;
+
+/** Field of a parameter's index values in a StoredDocument. */
+export const idxField = (code: string): string => `idx.${code}`;
+
+export function orOf(clauses: Doc[], negate = false): Doc {
+  const one = clauses.length === 1 ? (clauses[0] as Doc) : { $or: clauses };
+  return negate ? { $nor: [one] } : one;
+}
+
+export function andOf(clauses: Doc[]): Doc {
+  if (clauses.length === 0) return {};
+  return clauses.length === 1 ? (clauses[0] as Doc) : { $and: clauses };
+}
+
+/**
+ * Splits on `sep` where it is not escaped; escapes are kept so a later split on another
+ * separator still sees them. Call `unescapeValue` on the final parts.
+ */
+export function splitEscaped(value: string, sep: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i] as string;
+    if (ch === '\\' && i + 1 < value.length) {
+      cur += ch + value[++i];
+    } else if (ch === sep) {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  out.push(cur);
+  return out;
+}
+
+export function unescapeValue(s: string): string {
+  return s.replace(/\\(.)/g, '$1');
+}
+
+/** Comma-separated alternatives, unescaped: for parameter types whose values have no parts. */
+export function alternatives(value: string): string[] {
+  return splitEscaped(value, ',').map(unescapeValue);
+}
+
+export function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The comparison prefixes of R4 §3.1.1.4 (number, date, quantity). */
+export const PREFIXES: ReadonlySet<string> = new Set(['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap']);
+
+/**
+ * Separates a prefix from an ordered value. A value that starts with two letters that are not a
+ * prefix is malformed (e.g. `xx2020`), and says so instead of matching nothing.
+ */
+export function splitPrefix(raw: string, what: string): { op: string; value: string } {
+  const head = raw.slice(0, 2);
+  if (/^[a-z]{2}/i.test(head)) {
+    if (!PREFIXES.has(head)) throw new FhirError('bad-request', `Invalid prefix '${head}' in ${what} value '${raw}' (expected one of ${[...PREFIXES].join(' ')})`);
+    return { op: head, value: raw.slice(2) };
+  }
+  return { op: 'eq', value: raw };
+}

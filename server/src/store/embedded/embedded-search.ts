@@ -1,0 +1,273 @@
+import type { Database } from 'lmdb';
+import { Query } from 'mingo';
+import type { SearchQuery, SortKey, StoredDocument } from '../resource-store.js';
+import { checkPosition, compareSortValues, effectiveSort, sortValuesOf } from '../keyset.js';
+import { candidatesOf, type Candidate, type PostingRange } from './access-paths.js';
+import { candidateCursor, intersect, streamable, type CursorSource } from './id-cursors.js';
+import { STRING_END, type PostingKey } from './postings.js';
+
+/**
+ * Index-driven search for the embedded engine (FHIR R4 §3.1.1,
+ * https://hl7.org/fhir/R4/search.html). The postings (postings.ts) pick which documents to
+ * examine; mingo then evaluates the complete query document on each, so results equal a plain
+ * evaluation of the filter whatever the plan:
+ *
+ * 1. List the candidate sets the filter offers (access-paths.ts).
+ * 2. Exact-value candidates (`patient=X`, `code=Y`, `_id`) are intersected in id order by
+ *    leapfrogging (id-cursors.ts): the work follows the shortest list. In the default order
+ *    (`id`) that stream starts at the keyset position and stops after the page, so a page walk
+ *    costs one page; in any other order its documents are evaluated, sorted and cut.
+ * 3. Without exact values, the smallest range candidate (prefix, date, number) drives, found by
+ *    counting postings under a cap that grows only until one is known to be smallest.
+ * 4. Without any candidate, the type's documents are scanned (in id order: streamed as in 2).
+ * `total` is counted from the postings when the filter is exactly one candidate set, otherwise
+ * by evaluating the driver's documents (never decoding resources).
+ */
+
+/** The search document: a StoredDocument without its resource. */
+export type SearchDoc = Omit<StoredDocument, 'resource'>;
+
+export interface SearchSources {
+  searchDocs: Database<SearchDoc, [string, string]>;
+  postings: Database<null, PostingKey>;
+}
+
+/** What one search did; reported to an observer so tests can tell index use from a scan. */
+export interface SearchStats {
+  resourceType: string;
+  /** `scan`, `scan-stream`, `postings <paths>`, `postings-stream <paths>` or `ids`. */
+  plan: string;
+  /** Posting keys read, sizing included. */
+  postingsRead: number;
+  /** Search documents the filter was evaluated on (page and total together). */
+  documentsExamined: number;
+}
+
+export interface SearchOutcome {
+  matches: Array<{ doc: SearchDoc; sortValues: unknown[] }>;
+  total?: number;
+}
+
+const FIRST_CAP = 64;
+const CAP_GROWTH = 8;
+/** Beyond this many postings every range counts as "large"; the first such one drives. */
+const LAST_CAP = 1 << 16;
+
+export function runSearch(src: SearchSources, query: SearchQuery, observe?: (s: SearchStats) => void): SearchOutcome {
+  const sort = effectiveSort(query.sort);
+  if (query.after) checkPosition(sort, query.after);
+  const run = new SearchRun(src, query, sort);
+  const outcome = run.execute();
+  observe?.({ resourceType: query.resourceType, plan: run.plan, postingsRead: run.postingsRead, documentsExamined: run.examined });
+  return outcome;
+}
+
+/**
+ * How the documents to examine are found: the intersection of every exact-value candidate,
+ * streamed in id order (`streams`), or the smallest range candidate (`set`), or a type scan.
+ */
+type Driver = { kind: 'streams'; candidates: Candidate[] } | { kind: 'set'; candidate: Candidate } | undefined;
+
+class SearchRun {
+  plan = 'scan';
+  postingsRead = 0;
+  examined = 0;
+  private readonly type: string;
+  private readonly matcher: Query;
+  private readonly skip: number;
+  private readonly limit: number;
+  private readonly cursorSource: CursorSource;
+
+  constructor(
+    private readonly src: SearchSources,
+    private readonly query: SearchQuery,
+    private readonly sort: SortKey[],
+  ) {
+    this.type = query.resourceType;
+    this.matcher = new Query({ $and: [{ deleted: false }, query.filter] });
+    this.skip = Math.max(0, query.skip ?? 0);
+    this.limit = Math.max(0, query.limit);
+    this.cursorSource = { postings: src.postings, type: this.type, onRead: () => this.postingsRead++ };
+  }
+
+  execute(): SearchOutcome {
+    const candidates = candidatesOf(this.query.filter);
+    const exact = candidates.length === 1 && candidates[0]!.exact ? candidates[0] : undefined;
+    const driver = this.chooseDriver(candidates);
+    const byId = this.sort.length === 1 && this.sort[0]![0] === 'id';
+    const streaming = byId && driver?.kind !== 'set';
+    this.plan = describePlan(driver, streaming);
+    const outcome = streaming ? this.streamById(driver as Exclude<Driver, { kind: 'set' }>, this.sort[0]![1]) : this.collect(driver);
+    if (this.query.total && outcome.total === undefined) outcome.total = this.count(driver, exact);
+    return outcome;
+  }
+
+  /**
+   * Exact-value candidates are intersected (the work follows the shortest list, whatever the
+   * others' sizes). Without any, the smallest range candidate drives, found by counting each
+   * under a cap that grows only until one is known to be smallest.
+   */
+  private chooseDriver(candidates: Candidate[]): Driver {
+    const streams = candidates.filter(streamable);
+    if (streams.length > 0) return { kind: 'streams', candidates: streams };
+    if (candidates.length === 0) return undefined;
+    if (candidates.length === 1) return { kind: 'set', candidate: candidates[0]! };
+    for (let cap = FIRST_CAP; ; cap *= CAP_GROWTH) {
+      let best = 0;
+      let bestSize = Infinity;
+      for (let i = 0; i < candidates.length; i++) {
+        const size = this.sizeOf(candidates[i]!, Math.min(cap, bestSize));
+        if (size < bestSize) {
+          best = i;
+          bestSize = size;
+        }
+      }
+      if (bestSize < cap || cap >= LAST_CAP) return { kind: 'set', candidate: candidates[best]! };
+    }
+  }
+
+  /** Postings (plus ids) of a candidate, counted up to `cap`. */
+  private sizeOf(c: Candidate, cap: number): number {
+    let n = c.ids?.length ?? 0;
+    for (const r of c.ranges) {
+      if (n >= cap) break;
+      for (const _key of this.src.postings.getKeys({ ...bounds(this.type, r), limit: cap - n })) {
+        this.postingsRead++;
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Default order: walk ids from the position and stop once the page is full. */
+  private streamById(driver: Exclude<Driver, { kind: 'set' }>, dir: 1 | -1): SearchOutcome {
+    const afterId = this.query.after ? (this.query.after[0] as string | null) : undefined;
+    const wanted = this.skip + this.limit;
+    const matches: SearchOutcome['matches'] = [];
+    // Missing sorts last descending, so nothing follows a null position there.
+    if (wanted === 0 || (afterId === null && dir === -1)) return { matches };
+    const from = afterId ?? undefined;
+    const docs = driver ? this.docsOf(this.streamIds(driver.candidates, dir, from)) : this.typeInOrder(from, dir);
+    let seen = 0;
+    for (const doc of docs) {
+      if (!this.test(doc)) continue;
+      if (seen++ >= this.skip) matches.push({ doc, sortValues: [doc.id] });
+      if (seen >= wanted) break;
+    }
+    return { matches };
+  }
+
+  /** Any order: evaluate every candidate document, sort the matches, cut the page. */
+  private collect(driver: Driver): SearchOutcome {
+    const after = this.query.after;
+    const kept: SearchOutcome['matches'] = [];
+    let total = 0;
+    for (const doc of this.candidateDocs(driver)) {
+      if (!this.test(doc)) continue;
+      total++;
+      const sortValues = sortValuesOf(doc, this.sort);
+      if (after && compareSortValues(sortValues, after, this.sort) <= 0) continue;
+      kept.push({ doc, sortValues });
+    }
+    kept.sort((a, b) => compareSortValues(a.sortValues, b.sortValues, this.sort));
+    const matches = kept.slice(this.skip, this.skip + this.limit);
+    return { matches, ...(this.query.total ? { total } : {}) };
+  }
+
+  /** Counts every match of the filter, ignoring position and page. */
+  private count(driver: Driver, exact: Candidate | undefined): number {
+    if (exact) return this.countExact(exact);
+    if (!driver && Object.keys(this.query.filter).length === 0) {
+      return this.src.searchDocs.getKeysCount({ start: [this.type, ''], end: [this.type, STRING_END] });
+    }
+    let n = 0;
+    for (const doc of this.candidateDocs(driver)) if (this.test(doc)) n++;
+    return n;
+  }
+
+  /** The filter is exactly this candidate: count its postings, reading no document. */
+  private countExact(c: Candidate): number {
+    if (!c.ids && c.ranges.length === 1 && c.ranges[0]!.kind === 'eq') {
+      const n = this.src.postings.getKeysCount(bounds(this.type, c.ranges[0]!));
+      this.postingsRead += n;
+      return n;
+    }
+    const ids = new Set<string>();
+    for (const id of c.ids ?? []) if (this.src.searchDocs.doesExist([this.type, id])) ids.add(id);
+    for (const r of c.ranges) {
+      for (const key of this.src.postings.getKeys(bounds(this.type, r))) {
+        this.postingsRead++;
+        ids.add(key[3]);
+      }
+    }
+    return ids.size;
+  }
+
+  private test(doc: SearchDoc): boolean {
+    this.examined++;
+    return this.matcher.test(doc as unknown as Record<string, unknown>);
+  }
+
+  private candidateDocs(driver: Driver): Iterable<SearchDoc> {
+    if (!driver) return this.typeInOrder(undefined, 1);
+    if (driver.kind === 'streams') return this.docsOf(this.streamIds(driver.candidates, 1, undefined));
+    return this.docsOf(this.idsOf(driver.candidate));
+  }
+
+  /** Ids in every exact-value candidate, in id order, strictly after `afterId`. */
+  private streamIds(candidates: Candidate[], dir: 1 | -1, afterId: string | undefined): Iterable<string> {
+    return intersect(candidates.map((c) => candidateCursor(this.cursorSource, c, dir)), dir, afterId);
+  }
+
+  /** Distinct ids of a candidate, in no particular order. */
+  private idsOf(c: Candidate): Iterable<string> {
+    const ids = new Set<string>(c.ids ?? []);
+    for (const r of c.ranges) {
+      for (const key of this.src.postings.getKeys(bounds(this.type, r))) {
+        this.postingsRead++;
+        ids.add(key[3]);
+      }
+    }
+    return ids;
+  }
+
+  private *docsOf(ids: Iterable<string>): Iterable<SearchDoc> {
+    for (const id of ids) {
+      const doc = this.src.searchDocs.get([this.type, id]);
+      if (doc) yield doc;
+    }
+  }
+
+  /** The type's search documents in id order, strictly after `afterId`. */
+  private *typeInOrder(afterId: string | undefined, dir: 1 | -1): Iterable<SearchDoc> {
+    const range =
+      dir === 1
+        ? { start: [this.type, afterId ?? ''] as [string, string], end: [this.type, STRING_END] as [string, string] }
+        : { start: [this.type, afterId ?? STRING_END] as [string, string], end: [this.type] as unknown as [string, string], reverse: true };
+    for (const { value } of this.src.searchDocs.getRange(range)) {
+      if (value.id === afterId) continue;
+      yield value;
+    }
+  }
+}
+
+function describePlan(driver: Driver, streaming: boolean): string {
+  const how = streaming ? '-stream' : '';
+  if (!driver) return `scan${how}`;
+  const list = driver.kind === 'streams' ? driver.candidates : [driver.candidate];
+  const paths = [...new Set(list.flatMap((c) => [...(c.ids ? ['_id'] : []), ...c.ranges.map((r) => r.path)]))].join(',');
+  return `postings${how} ${paths}`;
+}
+
+/** The key range of one posting range (end exclusive). */
+function bounds(type: string, r: PostingRange): { start: PostingKey; end: PostingKey } {
+  const k = (...parts: unknown[]) => [type, ...parts] as unknown as PostingKey;
+  switch (r.kind) {
+    case 'eq':
+      return { start: k(r.path, r.value), end: k(r.path, r.value, STRING_END) };
+    case 'prefix':
+      return { start: k(r.path, r.prefix), end: k(r.path, r.prefix + STRING_END) };
+    case 'between':
+      return { start: k(r.path, r.lo), end: k(r.path, r.hi, STRING_END) };
+  }
+}

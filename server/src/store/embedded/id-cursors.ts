@@ -1,0 +1,195 @@
+import type { Database } from 'lmdb';
+import type { Candidate, PostingRange } from './access-paths.js';
+import { STRING_END, type PostingKey } from './postings.js';
+
+/**
+ * Ids in order (ascending or descending) from postings, with seeking, so that several posting
+ * lists can be intersected by leapfrogging: each list jumps to the furthest id any other list
+ * has reached, and the work grows with the shortest list, not the longest.
+ */
+export interface IdCursor {
+  /** The first id at or beyond `id` (strictly beyond when `inclusive` is false); from the start when `id` is undefined. */
+  seek(id: string | undefined, inclusive: boolean): string | undefined;
+  /** The id after the last one returned. */
+  next(): string | undefined;
+  close(): void;
+}
+
+export interface CursorSource {
+  postings: Database<null, PostingKey>;
+  type: string;
+  /** Counts every posting key read. */
+  onRead(): void;
+}
+
+/** Whether a candidate's documents can be listed in id order: explicit ids and exact values. */
+export function streamable(c: Candidate): boolean {
+  return c.ranges.every((r) => r.kind === 'eq');
+}
+
+/** A cursor over a streamable candidate: the union of its ids and its values' postings. */
+export function candidateCursor(src: CursorSource, c: Candidate, dir: 1 | -1): IdCursor {
+  const parts: IdCursor[] = [];
+  if (c.ids) parts.push(new ListCursor(c.ids, dir));
+  for (const r of c.ranges) parts.push(new ValueCursor(src, r as Extract<PostingRange, { kind: 'eq' }>, dir));
+  return parts.length === 1 ? parts[0]! : new UnionCursor(parts, dir);
+}
+
+/**
+ * Ids present in every cursor, in order, strictly beyond `afterId`. Closes the cursors when
+ * the iteration ends or is abandoned.
+ */
+export function* intersect(cursors: IdCursor[], dir: 1 | -1, afterId: string | undefined): Generator<string> {
+  try {
+    const heads = cursors.map((c) => c.seek(afterId, false));
+    if (heads.some((h) => h === undefined)) return;
+    for (;;) {
+      let target = heads[0]!;
+      for (const h of heads) if (beyond(h!, target, dir)) target = h!;
+      let aligned = true;
+      for (let i = 0; i < cursors.length; i++) {
+        if (heads[i] === target) continue;
+        const h = cursors[i]!.seek(target, true);
+        if (h === undefined) return;
+        heads[i] = h;
+        if (h !== target) aligned = false;
+      }
+      if (!aligned) continue;
+      yield target;
+      const h = cursors[0]!.next();
+      if (h === undefined) return;
+      heads[0] = h;
+    }
+  } finally {
+    for (const c of cursors) c.close();
+  }
+}
+
+function beyond(a: string, b: string, dir: 1 | -1): boolean {
+  return dir === 1 ? a > b : a < b;
+}
+
+/** Steps tried forward before a seek re-positions: cheap when the target is near. */
+const GALLOP = 8;
+
+class ValueCursor implements IdCursor {
+  private it: Iterator<PostingKey> | undefined;
+  private head: string | undefined;
+
+  constructor(
+    private readonly src: CursorSource,
+    private readonly range: Extract<PostingRange, { kind: 'eq' }>,
+    private readonly dir: 1 | -1,
+  ) {}
+
+  seek(id: string | undefined, inclusive: boolean): string | undefined {
+    if (this.it && id !== undefined) {
+      // Seeks only move forward: a head already there is the answer.
+      if (this.head !== undefined && reached(this.head, id, inclusive, this.dir)) return this.head;
+      for (let i = 0; i < GALLOP; i++) {
+        const h = this.next();
+        if (h === undefined) return undefined;
+        if (reached(h, id, inclusive, this.dir)) return h;
+      }
+    }
+    this.close();
+    const { type } = this.src;
+    const { path, value } = this.range;
+    const at = (...rest: unknown[]) => [type, path, value, ...rest] as unknown as PostingKey;
+    const from = id ?? (this.dir === 1 ? undefined : STRING_END);
+    const options =
+      this.dir === 1
+        ? { start: from === undefined ? at() : at(from), end: at(STRING_END) }
+        : { start: at(from), end: at(), reverse: true };
+    this.it = this.src.postings.getKeys(options)[Symbol.iterator]();
+    for (;;) {
+      const h = this.next();
+      if (h === undefined || id === undefined || reached(h, id, inclusive, this.dir)) return h;
+    }
+  }
+
+  next(): string | undefined {
+    if (!this.it) return undefined;
+    const r = this.it.next();
+    if (r.done) {
+      this.it = undefined;
+      this.head = undefined;
+      return undefined;
+    }
+    this.src.onRead();
+    this.head = r.value[3];
+    return this.head;
+  }
+
+  close(): void {
+    this.it?.return?.();
+    this.it = undefined;
+    this.head = undefined;
+  }
+}
+
+function reached(h: string, id: string, inclusive: boolean, dir: 1 | -1): boolean {
+  return h === id ? inclusive : beyond(h, id, dir);
+}
+
+class ListCursor implements IdCursor {
+  private readonly ids: string[];
+  private pos = 0;
+
+  constructor(ids: string[], private readonly dir: 1 | -1) {
+    this.ids = [...new Set(ids)].sort((a, b) => (a < b ? -dir : a > b ? dir : 0));
+  }
+
+  seek(id: string | undefined, inclusive: boolean): string | undefined {
+    this.pos = 0;
+    if (id !== undefined) {
+      // Binary search for the first id reaching `id`.
+      let lo = 0;
+      let hi = this.ids.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (reached(this.ids[mid]!, id, inclusive, this.dir)) hi = mid;
+        else lo = mid + 1;
+      }
+      this.pos = lo;
+    }
+    return this.ids[this.pos++];
+  }
+
+  next(): string | undefined {
+    return this.ids[this.pos++];
+  }
+
+  close(): void {}
+}
+
+/** The union of several cursors, each id once. */
+class UnionCursor implements IdCursor {
+  private heads: Array<string | undefined> = [];
+  private current: string | undefined;
+
+  constructor(private readonly parts: IdCursor[], private readonly dir: 1 | -1) {}
+
+  seek(id: string | undefined, inclusive: boolean): string | undefined {
+    this.heads = this.parts.map((p) => p.seek(id, inclusive));
+    return this.pick();
+  }
+
+  next(): string | undefined {
+    const cur = this.current;
+    if (cur === undefined) return undefined;
+    for (let i = 0; i < this.parts.length; i++) if (this.heads[i] === cur) this.heads[i] = this.parts[i]!.next();
+    return this.pick();
+  }
+
+  close(): void {
+    for (const p of this.parts) p.close();
+  }
+
+  private pick(): string | undefined {
+    let best: string | undefined;
+    for (const h of this.heads) if (h !== undefined && (best === undefined || beyond(best, h, this.dir))) best = h;
+    this.current = best;
+    return best;
+  }
+}

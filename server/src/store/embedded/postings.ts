@@ -1,0 +1,93 @@
+import type { Database } from 'lmdb';
+import type { StoredDocument } from '../resource-store.js';
+
+/**
+ * The embedded engine's secondary index: one LMDB key per (resource type, value path, value,
+ * id), an inverted index shaped like MongoDB's wildcard index on `idx.$**`. Every scalar leaf of
+ * a document's index values is posted under its dotted path below `idx` (`subject`, `code.c`,
+ * `code.s`, `date.lo`, `value-quantity.v` …), whatever the SearchParameter type, so shapes added
+ * later (composites) are indexed without changes here; `lastUpdatedMs` is posted under
+ * `@lastUpdatedMs`.
+ *
+ *   key [type, path, value, id] → null      values sort numbers < strings (ordered-binary)
+ *
+ * Keys with equal (type, path, value) are ordered by id, so one value's postings stream in the
+ * search's default order. Postings only ever narrow the documents a search examines: the full
+ * query document is evaluated on each candidate, so a posting set may be a superset (long
+ * strings are posted truncated) but must never miss a document.
+ */
+export type PostingValue = string | number;
+export type PostingKey = [type: string, path: string, value: PostingValue, id: string];
+
+/** Longer strings are posted as their first MAX_POSTED_CHARS characters; keys stay far below LMDB's 1978-byte limit. */
+export const MAX_POSTED_CHARS = 128;
+export const LAST_UPDATED_PATH = '@lastUpdatedMs';
+
+/** Sorts after every string a posting can hold (a noncharacter; normalised text never has it). */
+export const STRING_END = '\u{10FFFF}';
+/** Number bounds: ordered-binary cannot encode ±Infinity. */
+export const NUMBER_MIN = -Number.MAX_VALUE;
+export const NUMBER_MAX = Number.MAX_VALUE;
+
+type IndexedDocument = Pick<StoredDocument, 'idx' | 'lastUpdatedMs'>;
+
+/** The (path, value) pairs a document is posted under, deduplicated. */
+export function postingsOf(doc: IndexedDocument): Map<string, [string, PostingValue]> {
+  const out = new Map<string, [string, PostingValue]>();
+  const add = (path: string, value: unknown): void => {
+    const v = postedValue(value);
+    if (v === undefined) return;
+    // JSON keeps 1 and "1" apart.
+    out.set(JSON.stringify([path, v]), [path, v]);
+  };
+  const walk = (path: string, value: unknown, depth: number): void => {
+    if (depth > 8) return;
+    if (Array.isArray(value)) {
+      for (const v of value) walk(path, v, depth + 1);
+    } else if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) walk(path === '' ? k : `${path}.${k}`, v, depth + 1);
+    } else {
+      add(path, value);
+    }
+  };
+  for (const [code, values] of Object.entries(doc.idx ?? {})) walk(code, values, 0);
+  add(LAST_UPDATED_PATH, doc.lastUpdatedMs);
+  return out;
+}
+
+/** The key form of a value: finite numbers and strings (truncated); anything else is not posted. */
+export function postedValue(value: unknown): PostingValue | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value === 'string') return truncate(value);
+  return undefined;
+}
+
+export function truncate(s: string): string {
+  if (s.length <= MAX_POSTED_CHARS) return s;
+  let cut = s.slice(0, MAX_POSTED_CHARS);
+  // Never keep half of a surrogate pair: it would encode as U+FFFD.
+  const last = cut.charCodeAt(cut.length - 1);
+  if (last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
+  return cut;
+}
+
+export function isTruncated(s: string): boolean {
+  return truncate(s) !== s;
+}
+
+/**
+ * Brings the postings of one document from `before` to `after` (either may be absent). Called
+ * inside the commit's write transaction, so postings and search documents change atomically.
+ */
+export function updatePostings(
+  db: Database<null, PostingKey>,
+  type: string,
+  id: string,
+  before: IndexedDocument | undefined,
+  after: IndexedDocument | undefined,
+): void {
+  const old = before ? postingsOf(before) : new Map<string, [string, PostingValue]>();
+  const next = after ? postingsOf(after) : new Map<string, [string, PostingValue]>();
+  for (const [k, [path, value]] of old) if (!next.has(k)) db.remove([type, path, value, id]);
+  for (const [k, [path, value]] of next) if (!old.has(k)) db.put([type, path, value, id], null);
+}

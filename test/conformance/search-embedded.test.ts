@@ -1,0 +1,3 @@
+import { runSearchConformance } from './search-conformance.suite.js';
+
+runSearchConformance({ kind: 'embedded' });

@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { open } from 'lmdb';
+import type { Resource } from '@medplum/fhirtypes';
+import { createEmbeddedStore } from '../../server/src/store/embedded/embedded-store.js';
+import type { SearchStats } from '../../server/src/store/embedded/embedded-search.js';
+import type { IndexValues, ResourceStore, SearchQuery, WriteOp } from '../../server/src/store/resource-store.js';
+
+/**
+ * The embedded engine answers selective searches from its postings: the documents it examines
+ * grow with the result, not with the number of resources of the type.
+ */
+const DAY = 86_400_000;
+const LOINC = 'http://loinc.org';
+const CATEGORY = 'http://terminology.hl7.org/CodeSystem/observation-category';
+const OBSERVATIONS = 3000;
+const PATIENTS = 300;
+
+function obsIndex(i: number): IndexValues {
+  return {
+    subject: [`Patient/p${i % PATIENTS}`],
+    patient: [`Patient/p${i % PATIENTS}`],
+    code: [{ s: LOINC, c: i % 3 === 0 ? 'common' : `c${i % 30}` }],
+    category: [{ s: CATEGORY, c: i % 2 === 0 ? 'laboratory' : 'vital-signs' }],
+    date: [{ lo: (i % 50) * DAY, hi: (i % 50) * DAY + 999 }],
+  };
+}
+
+function patientIndex(i: number): IndexValues {
+  return { name: [['smith', 'jones', 'smithers', 'brown'][i % 4]!, `given${i}`], birthdate: [{ lo: (i % 365) * DAY, hi: (i % 365) * DAY + DAY - 1 }] };
+}
+
+const obsId = (i: number) => `obs-${String(i).padStart(5, '0')}`;
+
+async function fill(store: ResourceStore): Promise<void> {
+  for (let start = 0; start < OBSERVATIONS; start += 500) {
+    const ops: WriteOp[] = [];
+    for (let i = start; i < start + 500; i++) {
+      const resource = { resourceType: 'Observation', id: obsId(i), status: 'final', code: { text: 'x' } } as Resource;
+      ops.push({ kind: 'create', resourceType: 'Observation', id: obsId(i), resource, index: obsIndex(i) });
+    }
+    await store.commit({ ops, now: new Date(Date.UTC(2024, 0, 1)).toISOString() });
+  }
+  const patients: WriteOp[] = [];
+  for (let i = 0; i < PATIENTS; i++) {
+    patients.push({ kind: 'create', resourceType: 'Patient', id: `p${i}`, resource: { resourceType: 'Patient', id: `p${i}` }, index: patientIndex(i) });
+  }
+  await store.commit({ ops: patients, now: new Date(Date.UTC(2024, 0, 1)).toISOString() });
+}
+
+describe('embedded engine: index-driven search', () => {
+  let dir: string;
+  let store: ResourceStore;
+  let last: SearchStats | undefined;
+
+  const search = async (q: Partial<SearchQuery> & Pick<SearchQuery, 'filter'>) => {
+    last = undefined;
+    const result = await store.search({ resourceType: 'Observation', limit: 100, ...q });
+    assert.ok(last, 'the store reports every search');
+    return { result, stats: last as SearchStats };
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'custodian-index-'));
+    store = createEmbeddedStore({ path: dir, onSearch: (s) => (last = s) });
+    await store.init();
+    await fill(store);
+  });
+
+  after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('patient + code examines the patient\'s few documents, not the type', async () => {
+    const { result, stats } = await search({
+      filter: { $and: [{ 'idx.patient': { $in: ['Patient/p7'] } }, { 'idx.code': { $elemMatch: { s: LOINC, c: 'c7' } } }] },
+    });
+    const expected = Array.from({ length: OBSERVATIONS }, (_, i) => i).filter((i) => i % PATIENTS === 7 && i % 3 !== 0 && i % 30 === 7);
+    assert.deepEqual(result.resources.map((r) => r.id), expected.map(obsId));
+    assert.ok(stats.documentsExamined <= OBSERVATIONS / PATIENTS, `examined ${stats.documentsExamined}`);
+    assert.match(stats.plan, /^postings/);
+  });
+
+  it('patient + category + date range sorted by date examines the patient\'s documents only', async () => {
+    const { result, stats } = await search({
+      filter: {
+        $and: [
+          { 'idx.patient': { $in: ['Patient/p8'] } },
+          { 'idx.category': { $elemMatch: { s: CATEGORY, c: 'laboratory' } } },
+          { 'idx.date': { $elemMatch: { hi: { $gte: 10 * DAY } } } },
+        ],
+      },
+      sort: [['idx.date.hi', -1]],
+    });
+    const expected = Array.from({ length: OBSERVATIONS }, (_, i) => i)
+      .filter((i) => i % PATIENTS === 8 && i % 2 === 0 && i % 50 >= 10)
+      .sort((a, b) => (b % 50) - (a % 50) || a - b);
+    assert.deepEqual(result.resources.map((r) => r.id), expected.map(obsId));
+    assert.ok(stats.documentsExamined <= OBSERVATIONS / PATIENTS, `examined ${stats.documentsExamined}`);
+  });
+
+  it('a page walk over a common code costs one page per page', async () => {
+    const filter = { 'idx.code': { $elemMatch: { s: LOINC, c: 'common' } } };
+    const seen: string[] = [];
+    let position: unknown[] | undefined;
+    for (let page = 0; page < 20; page++) {
+      const { result, stats } = await search({ filter, limit: 100, ...(position ? { after: position } : {}) });
+      assert.ok(stats.documentsExamined <= 100, `page ${page} examined ${stats.documentsExamined}`);
+      // Two posting lists (code, system) leapfrogged: a few keys per result, never the 1,000 matches.
+      assert.ok(stats.postingsRead <= 500, `page ${page} read ${stats.postingsRead} postings`);
+      assert.match(stats.plan, /^postings-stream .*code\.c/);
+      seen.push(...result.resources.map((r) => r.id));
+      if (result.resources.length < 100) break;
+      position = result.resources.at(-1)!.sortValues;
+    }
+    assert.equal(seen.length, OBSERVATIONS / 3);
+    assert.equal(new Set(seen).size, seen.length);
+    assert.deepEqual(seen, [...seen].sort());
+  });
+
+  it('descending id pages stream backwards', async () => {
+    const filter = { 'idx.code': { $elemMatch: { c: 'common' } } };
+    const first = await search({ filter, sort: [['id', -1]], limit: 5 });
+    assert.deepEqual(first.result.resources.map((r) => r.id), [2997, 2994, 2991, 2988, 2985].map(obsId));
+    const second = await search({ filter, sort: [['id', -1]], limit: 2, after: first.result.resources.at(-1)!.sortValues });
+    assert.deepEqual(second.result.resources.map((r) => r.id), [2982, 2979].map(obsId));
+    assert.ok(second.stats.documentsExamined <= 2);
+  });
+
+  it('an unfiltered page walk reads one page of the type', async () => {
+    const { result, stats } = await search({ filter: {}, limit: 10, after: [obsId(100)] });
+    assert.deepEqual(result.resources.map((r) => r.id), Array.from({ length: 10 }, (_, i) => obsId(101 + i)));
+    assert.equal(stats.plan, 'scan-stream');
+    assert.equal(stats.documentsExamined, 10);
+  });
+
+  it('counts an exact single-value filter from the postings without examining documents', async () => {
+    const { result, stats } = await search({ filter: { 'idx.code': { $elemMatch: { c: 'common' } } }, limit: 0, total: true });
+    assert.equal(result.total, OBSERVATIONS / 3);
+    assert.equal(stats.documentsExamined, 0);
+  });
+
+  it('name prefix + birthdate uses the closed date range', async () => {
+    last = undefined;
+    const result = await store.search({
+      resourceType: 'Patient',
+      filter: { $and: [{ 'idx.name': { $regex: '^smith' } }, { 'idx.birthdate': { $elemMatch: { lo: { $gte: 12 * DAY }, hi: { $lte: 13 * DAY - 1 } } } }] },
+      limit: 10,
+    });
+    const expected = Array.from({ length: PATIENTS }, (_, i) => i).filter((i) => i % 365 === 12 && (i % 4 === 0 || i % 4 === 2));
+    assert.deepEqual(result.resources.map((r) => r.id), expected.map((i) => `p${i}`));
+    const stats = last as SearchStats | undefined;
+    assert.ok(stats && stats.documentsExamined <= 1, `examined ${stats?.documentsExamined}`);
+    assert.match(stats.plan, /birthdate\.(lo|hi)/);
+  });
+
+  it('falls back to scanning the type when nothing is index-servable, still correctly', async () => {
+    const { result, stats } = await search({ filter: { $nor: [{ 'idx.code': { $elemMatch: { c: { $regex: '^c\\d' } } } }] }, limit: 5, total: true });
+    assert.match(stats.plan, /^scan/);
+    // The page streams until it has 5 matches (13 documents); the total evaluates every document.
+    assert.equal(stats.documentsExamined, OBSERVATIONS + 13);
+    assert.equal(result.total, OBSERVATIONS / 3);
+    assert.deepEqual(result.resources.map((r) => r.id), [0, 3, 6, 9, 12].map(obsId));
+  });
+});
+
+describe('embedded engine: stores written before postings existed', () => {
+  it('builds the postings on open, once, and searches them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'custodian-upgrade-'));
+    try {
+      const first = createEmbeddedStore({ path: dir });
+      await first.init();
+      await fill(first);
+      await first.close();
+
+      // Turn the directory into what the engine wrote before postings: no postings, no marker.
+      const raw = open({ path: dir, compression: false, maxDbs: 8 });
+      await raw.openDB({ name: 'postings' }).drop();
+      await raw.openDB({ name: 'meta' }).remove('postings');
+      await raw.close();
+
+      const logged: string[] = [];
+      let stats: SearchStats | undefined;
+      const reopened = createEmbeddedStore({ path: dir, logger: { info: (m) => logged.push(m) }, onSearch: (s) => (stats = s) });
+      await reopened.init();
+      const result = await reopened.search({ resourceType: 'Observation', filter: { 'idx.patient': 'Patient/p5' }, limit: 100, total: true });
+      assert.equal(result.total, OBSERVATIONS / PATIENTS);
+      assert.ok(stats!.documentsExamined <= OBSERVATIONS / PATIENTS);
+      assert.equal(logged.filter((m) => /building/.test(m)).length, 1);
+      await reopened.close();
+
+      const again = createEmbeddedStore({ path: dir, logger: { info: (m) => logged.push(m) } });
+      await again.init();
+      await again.close();
+      assert.equal(logged.filter((m) => /building/.test(m)).length, 1, 'built once, not on every open');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
