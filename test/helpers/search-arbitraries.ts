@@ -112,7 +112,10 @@ export const patientArb: fc.Arbitrary<Patient> = fc
   .map(({ lastUpdated: lu, ...p }) => compact({ resourceType: 'Patient' as const, meta: { lastUpdated: lu }, ...p }) as Patient);
 
 /** A Period with either bound possibly open; start never after end. */
-const period = fc.tuple(opt(dateString(['year', 'month', 'day', 'second'])), opt(dateString(['year', 'month', 'day', 'second']))).map(([a, b]) => {
+const period = fc
+  .tuple(opt(dateString(['year', 'month', 'day', 'second'])), opt(dateString(['year', 'month', 'day', 'second'])))
+  .filter(([a, b]) => a !== undefined || b !== undefined)
+  .map(([a, b]) => {
   if (a && b && Date.parse(normaliseForOrder(a)) > Date.parse(normaliseForOrder(b))) [a, b] = [b, a];
   return compact({ start: a, end: b });
 });
@@ -243,8 +246,28 @@ export interface Case {
   params: QueryParam[];
 }
 
-/** A few resources of one type and a query of 1–3 parameters (repeated parameters are ANDed). */
+/** A query of 1–3 parameters (repeated parameters are ANDed). */
+export const patientQueryArb = fc.array(patientParam, { minLength: 1, maxLength: 3 });
+export const observationQueryArb = fc.array(observationParam, { minLength: 1, maxLength: 3 });
+
+/** A few resources of one type and a query over them. */
 export const caseArb: fc.Arbitrary<Case> = fc.oneof(
-  fc.record({ resources: fc.array(patientArb, { minLength: 1, maxLength: 4 }) as fc.Arbitrary<Resource[]>, params: fc.array(patientParam, { minLength: 1, maxLength: 3 }) }),
-  fc.record({ resources: fc.array(observationArb, { minLength: 1, maxLength: 4 }) as fc.Arbitrary<Resource[]>, params: fc.array(observationParam, { minLength: 1, maxLength: 3 }) }),
+  fc.record({ resources: fc.array(patientArb, { minLength: 1, maxLength: 4 }) as fc.Arbitrary<Resource[]>, params: patientQueryArb }),
+  fc.record({ resources: fc.array(observationArb, { minLength: 1, maxLength: 4 }) as fc.Arbitrary<Resource[]>, params: observationQueryArb }),
 );
+
+/** A query with its resource type, for searching a stored population. */
+export const typedQueryArb: fc.Arbitrary<{ type: 'Patient' | 'Observation'; params: QueryParam[] }> = fc.oneof(
+  patientQueryArb.map((params) => ({ type: 'Patient' as const, params })),
+  observationQueryArb.map((params) => ({ type: 'Observation' as const, params })),
+);
+
+/**
+ * A population with unique ids: `patients` Patients p0… and `observations` Observations o0…
+ * (their subjects still come from the small pool, so references hit and miss).
+ */
+export function population(seed: number, patients: number, observations: number): Resource[] {
+  const ps = fc.sample(patientArb, { seed, numRuns: patients }).map((p, i) => ({ ...p, id: `p${i}` }));
+  const os = fc.sample(observationArb, { seed: seed + 1, numRuns: observations }).map((o, i) => ({ ...o, id: `o${i}` }));
+  return [...ps, ...os];
+}

@@ -25,26 +25,26 @@ export interface FixtureFacts {
   lateLastUpdated: string;
 }
 
-export interface ConformanceApp {
+/** A search app holding the conformance fixture. */
+export interface ConformanceApp extends SearchApp {
+  facts: FixtureFacts;
+}
+
+/** The real app on a fresh, empty store of the given engine; restart() reopens the same data. */
+export interface SearchApp {
   readonly engine: ConformanceEngine['kind'];
   /** The current app; replaced by restart(). */
   app: RequestListener;
-  facts: FixtureFacts;
-  /** Closes the dependencies and opens new ones on the same data (a server restart). */
   restart(): Promise<void>;
   close(): Promise<void>;
 }
 
-/**
- * Starts the real app on a fresh store of the given engine and loads the conformance fixture
- * (fixtures/search-conformance) through two transactions committed at different instants.
- */
-export async function startConformanceApp(engine: ConformanceEngine): Promise<ConformanceApp> {
+export async function startSearchApp(engine: ConformanceEngine): Promise<SearchApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'custodian-conformance-'));
   const env: Record<string, string> = { DATA_DIR: dataDir, SEED_ON_FIRST_START: 'false', BASE_URL: CONFORMANCE_BASE, LOG_LEVEL: 'silent' };
   let dbName: string | undefined;
   if (engine.kind === 'mongodb') {
-    dbName = `custodian_conformance_${Date.now().toString(36)}${process.pid.toString(36)}`;
+    dbName = `custodian_conformance_${Date.now().toString(36)}${process.pid.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
     Object.assign(env, { MONGODB_URI: engine.uri, MONGODB_DB: dbName });
   }
   const config = loadConfig(env);
@@ -54,18 +54,9 @@ export async function startConformanceApp(engine: ConformanceEngine): Promise<Co
     return { deps, app: createApp({ fhir: deps.fhir, baseUrl: config.baseUrl, maxBodyBytes: config.maxBodyBytes, logger }) };
   };
   let current = await open();
-
-  const mainLastUpdated = await loadBundle(current.app, 'bundle.json');
-  // The late bundle must carry a later lastUpdated than the main one; the store stamps commits
-  // with the wall clock at millisecond precision, so wait for the clock to move past it.
-  const mainMs = Date.parse(mainLastUpdated);
-  while (Date.now() <= mainMs + 1) await new Promise((r) => setImmediate(r));
-  const lateLastUpdated = await loadBundle(current.app, 'late-bundle.json');
-
-  const result: ConformanceApp = {
+  const result: SearchApp = {
     engine: engine.kind,
     app: current.app,
-    facts: { mainLastUpdated, lateLastUpdated },
     restart: async () => {
       await current.deps.close();
       current = await open();
@@ -81,6 +72,28 @@ export async function startConformanceApp(engine: ConformanceEngine): Promise<Co
     },
   };
   return result;
+}
+
+/**
+ * Starts the real app on a fresh store of the given engine and loads the conformance fixture
+ * (fixtures/search-conformance) through two transactions committed at different instants.
+ */
+export async function startConformanceApp(engine: ConformanceEngine): Promise<ConformanceApp> {
+  const started = await startSearchApp(engine);
+  const mainLastUpdated = await loadBundle(started.app, 'bundle.json');
+  // The late bundle must carry a later lastUpdated than the main one; the store stamps commits
+  // with the wall clock at millisecond precision, so wait for the clock to move past it.
+  const mainMs = Date.parse(mainLastUpdated);
+  while (Date.now() <= mainMs + 1) await new Promise((r) => setImmediate(r));
+  const lateLastUpdated = await loadBundle(started.app, 'late-bundle.json');
+  return Object.assign(started, { facts: { mainLastUpdated, lateLastUpdated } });
+}
+
+/** Commits resources with fixed ids in one transaction (PUT per resource). */
+export async function putAll(app: RequestListener, resources: ReadonlyArray<{ resourceType: string; id?: string }>): Promise<void> {
+  const bundle = { resourceType: 'Bundle', type: 'transaction', entry: resources.map((r) => ({ resource: r, request: { method: 'PUT', url: `${r.resourceType}/${r.id}` } })) };
+  const res = await request(app).post('/fhir').set('Content-Type', 'application/fhir+json').send(bundle);
+  if (res.status !== 200) throw new Error(`transaction failed: ${res.status} ${JSON.stringify(res.body).slice(0, 2000)}`);
 }
 
 /** Posts a fixture transaction and returns the meta.lastUpdated its resources received. */

@@ -129,7 +129,7 @@ function rejects(query: string, status: number, issue?: string, strict = true): 
   });
 }
 
-describe('chained parameters (R4 §3.1.1.4.13)', () => {
+describe('chained parameters (R4 search #chaining)', () => {
   const table: Array<[string, string[]]> = [
     ['Observation?subject:Patient.name=smith', ['o2', 'o4']],
     ['Observation?subject.name=smith', ['o2', 'o4', 'o5']],
@@ -182,7 +182,7 @@ describe('chained parameters (R4 §3.1.1.4.13)', () => {
   });
 });
 
-describe('reverse chaining with _has (R4 §3.1.1.4.14)', () => {
+describe('reverse chaining with _has (R4 search #has)', () => {
   const table: Array<[string, string[]]> = [
     ['Patient?_has:Observation:patient:code=2339-0', ['p1']],
     ['Patient?_has:Observation:subject:code=http://loinc.org|', ['p1', 'p2']],
@@ -205,7 +205,7 @@ describe('reverse chaining with _has (R4 §3.1.1.4.14)', () => {
   });
 });
 
-describe('_list (R4 §3.1.1.5.6)', () => {
+describe('_list (R4 search #list)', () => {
   it('matches the resources of this type a List points at (deleted entries excluded)', async () => {
     assert.deepEqual(await ids('Patient?_list=l1'), ['p1']);
     assert.deepEqual(await ids('Patient?_list=List/l1'), ['p1']);

@@ -1,6 +1,6 @@
 import { OBS, PAT, type RowTable } from './row.js';
 
-const ORGS_MAIN = ['org-acme', 'org-beta', 'org-gamma'];
+const ORGS_MAIN = ['org-acme', 'org-beta', 'org-gamma', 'org-comma'];
 
 /** Parameters for all resources (R4 §3.1.1.3 / §3.1.1.4.x): _lastUpdated, _tag, _security, _profile, _source, _list, _text. */
 export const commonRows: RowTable = {

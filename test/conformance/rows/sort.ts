@@ -22,7 +22,7 @@ export const sortRows: RowTable = {
     { query: 'Observation?code=8867-4&_sort=code', ordered: [OBS.hr1, OBS.hr2, OBS.hr3, OBS.noval], why: 'all tie on code: the tie-break is the id' },
     { query: 'Patient?_sort=_id', ordered: [PAT.chen, PAT.chenoweth, PAT.mueller, PAT.muller, PAT.nodata, PAT.smith] },
     { query: 'Patient?_sort=-_id', ordered: [PAT.smith, PAT.nodata, PAT.muller, PAT.mueller, PAT.chenoweth, PAT.chen] },
-    { query: 'Organization?_sort=-_lastUpdated,_id', ordered: ['org-delta', 'org-acme', 'org-beta', 'org-gamma'] },
+    { query: 'Organization?_sort=-_lastUpdated,_id', ordered: ['org-delta', 'org-acme', 'org-beta', 'org-comma', 'org-gamma'] },
     { query: 'Observation?value-quantity:missing=false&_sort=value-quantity', ordered: [OBS.glu1, OBS.hr3, OBS.weight, OBS.hr1, OBS.glu2, OBS.localSys, OBS.hr2], why: 'by value; units are not converted' },
     { query: 'RiskAssessment?probability:missing=false&_sort=-probability', ordered: ['ra-3', 'ra-2', 'ra-1', 'ra-4'] },
   ],

@@ -33,8 +33,11 @@ export const stringRows: RowTable = {
     { query: 'Patient?address-postalcode=021', ids: [PAT.chen] },
     { query: 'Practitioner?name=smith', ids: ['pr-smith'] },
     { query: 'Organization?name=acme', ids: ['org-acme'] },
-    { query: 'Organization?name=health', ids: [], why: '"Acme Health" does not start with "health": starts-with applies to the whole string, not to each word' },
-    { query: 'Organization?name:contains=health', ids: ['org-acme'] },
+    { query: 'Organization?name=health', ids: ['org-comma'], why: '"Acme Health" does not start with "health": starts-with applies to the whole string, not to each word' },
+    { query: 'Organization?name:contains=health', ids: ['org-acme', 'org-comma'] },
+    { query: 'Organization?name=health\\,', ids: ['org-comma'], why: 'an escaped comma (R4 search.html#escaping) is part of the value "health,", not an OR' },
+    { query: 'Organization?name=health,acme', ids: ['org-comma', 'org-acme'], why: 'an unescaped comma is an OR' },
+    { query: 'Organization?name:exact=Health\\, Inc.', ids: ['org-comma'] },
     { query: 'Observation?value-string=pos', ids: [OBS.nosys] },
   ],
 };

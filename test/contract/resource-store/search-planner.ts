@@ -95,6 +95,8 @@ const FILTERS: Array<[string, Record<string, unknown>]> = [
   ['_id', { id: 'o05' }],
   ['_id list with an unknown and a deleted id', { id: { $in: ['o05', 'o09', 'nope', 'o04'] } }],
   ['match nothing', { id: { $in: [] } }],
+  ['an empty reference list (a chain that found nothing)', { 'idx.subject': { $in: [] } }],
+  ['an empty list inside $or', { $or: [{ 'idx.subject': { $in: [] } }, { 'idx.code': { $elemMatch: { c: 'C' } } }] }],
   ['_id :not', { $nor: [{ id: 'o05' }] }],
   ['$or of recognised and unrecognised clauses', { $or: [{ 'idx.subject': 'Patient/1' }, { 'idx.name': { $regex: 'mith' } }] }],
   ['$or of recognised clauses', { $or: [{ 'idx.subject': 'Patient/1' }, { 'idx.code': { $elemMatch: { c: 'C' } } }] }],

@@ -1,4 +1,5 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import type { Definitions } from '../definitions.js';
 import type { FhirContext } from '../fhir-context.js';
 import type { FhirRequest, FhirResponse } from '../fhir-request.js';
 import { ROUTES, type TypeInteraction } from '../routes.js';
@@ -10,10 +11,25 @@ import { referenceParams } from '../search-results/include-params.js';
 const SYSTEM_PARAM_TYPES = { _id: 'token', _lastUpdated: 'date', _tag: 'token', _profile: 'uri', _security: 'token', _source: 'uri' } as const;
 const SYSTEM_SEARCH_PARAMS = Object.keys(SYSTEM_PARAM_TYPES) as Array<keyof typeof SYSTEM_PARAM_TYPES>;
 
-/** Whether `type.param` may point at `target` (a parameter without declared targets may point anywhere). */
-function refersTo(ctx: FhirContext, type: string, param: string, target: string): boolean {
-  const targets = ctx.defs.searchParameters(type)[param]?.target as string[] | undefined;
-  return !targets || targets.length === 0 || targets.includes(target);
+const revIncludeCache = new WeakMap<Definitions, Map<string, string[]>>();
+
+/**
+ * For each type, the `Type:param` values that can point at it (a parameter without declared
+ * targets may point anywhere). Computed once per set of definitions: it is types × parameters.
+ */
+function revIncludes(defs: Definitions): Map<string, string[]> {
+  let map = revIncludeCache.get(defs);
+  if (!map) {
+    map = new Map(defs.resourceTypes.map((t) => [t, [] as string[]]));
+    for (const source of defs.resourceTypes) {
+      for (const param of referenceParams(defs, source)) {
+        const targets = (defs.searchParameters(source)[param]?.target as string[] | undefined) ?? [];
+        for (const target of targets.length > 0 ? targets : defs.resourceTypes) map.get(target)?.push(`${source}:${param}`);
+      }
+    }
+    revIncludeCache.set(defs, map);
+  }
+  return map;
 }
 
 /**
@@ -55,7 +71,7 @@ export function capabilities(ctx: FhirContext, req: FhirRequest, software: { nam
             // What `_include`/`_revinclude` accept (R4 §3.1.1.5.5): each reference parameter, `*`
             // for all of them; `:iterate` is supported on both.
             searchInclude: ['*', ...referenceParams(ctx.defs, type).map((p) => `${type}:${p}`)],
-            searchRevInclude: ctx.defs.resourceTypes.flatMap((t) => referenceParams(ctx.defs, t).filter((p) => refersTo(ctx, t, p, type)).map((p) => `${t}:${p}`)),
+            searchRevInclude: revIncludes(ctx.defs).get(type) ?? [],
           }
         : {}),
       searchParam: params.map((p) => ({ name: p.code as string, definition: p.url, type: p.type })),

@@ -1,5 +1,6 @@
 import { compareValues, effectiveSort, keysetFilter } from '../../store/keyset.js';
 import type { ResourceStore, SearchMatch, SortKey } from '../../store/resource-store.js';
+import type { PageCursor } from './cursor.js';
 
 /**
  * Keyset paging over one or several resource types (R4 §3.1.1.6, https://hl7.org/fhir/R4/search.html#count).
@@ -18,11 +19,8 @@ export interface PageSource {
   indexFields?: string[];
 }
 
-export interface PagePosition {
-  direction: 'next' | 'previous';
-  type: string;
-  values: unknown[];
-}
+/** Where a page starts: a cursor's content. */
+export type PagePosition = PageCursor;
 
 export interface Page {
   rows: SearchMatch[];

@@ -6,8 +6,8 @@ import { alternatives, idxField, type Doc } from './query-doc.js';
 import { searchParameter } from './search-parameter.js';
 
 /**
- * Parameters answered by searching other resources first (R4 §3.1.1.4.13 chaining, §3.1.1.4.14
- * reverse chaining, https://hl7.org/fhir/R4/search.html#chaining; `_list` from §3.1.1.5.6).
+ * Parameters answered by searching other resources first (R4 search: chaining and reverse
+ * chaining, https://hl7.org/fhir/R4/search.html#chaining and #has; `_list`, #list).
  * Each runs sub-searches through the store the caller may read (the consent-scoped one), so a
  * chain cannot reveal what a direct search would hide, and turns their results into a plain
  * `$in` over index values or ids that the engines can serve from an index.

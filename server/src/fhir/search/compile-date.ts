@@ -5,10 +5,10 @@ import { alternatives, orOf, splitPrefix, type Doc } from './query-doc.js';
 const DAY = 86_400_000;
 
 /**
- * A date parameter (R4 §3.1.1.4.3, https://hl7.org/fhir/R4/search.html#date) over index entries
+ * A date parameter (R4 search, https://hl7.org/fhir/R4/search.html#date) over index entries
  * `{lo, hi}`: the inclusive instants a date, dateTime, instant, Period (open ends are ±∞) or
  * Timing (its outer limits) covers. The search value covers [L, H] at its precision, and each
- * prefix follows the Range column of the R4 prefix table (§3.1.1.4) literally:
+ * prefix follows the Range column of the R4 prefix table (#prefix) literally:
  *   eq  [L,H] fully contains the target         lo ≥ L and hi ≤ H
  *   ne  it does not                              lo < L or hi > H
  *   gt  the range above H overlaps the target    hi > H

@@ -4,7 +4,7 @@ import { splitEscaped, splitPrefix, unescapeValue, type Doc } from './query-doc.
 const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i;
 
 /**
- * A number parameter (R4 §3.1.1.4.1, https://hl7.org/fhir/R4/search.html#number) over a
+ * A number parameter (R4 search, https://hl7.org/fhir/R4/search.html#number) over a
  * `number[]` field. The search value has an implicit precision ("100" covers [99.5, 100.5),
  * "100.00" [99.995, 100.005)); values in resources are exact. Following the number table:
  * eq/ne compare with that range, gt/lt/ge/le with the value itself; sa/eb mean entirely above /
@@ -18,7 +18,7 @@ export function numberConditions(raw: string): Doc[] {
 }
 
 /**
- * A quantity parameter (R4 §3.1.1.4.7, https://hl7.org/fhir/R4/search.html#quantity) over
+ * A quantity parameter (R4 search, https://hl7.org/fhir/R4/search.html#quantity) over
  * `{v, s?, c?, u?}[]` (value, system, code, unit). `[prefix]number`, `number|system|code`, or
  * `number||code`, where the code is matched against the coded unit or the human unit.
  */

@@ -2,7 +2,7 @@ import type { SearchParameter } from '@medplum/fhirtypes';
 import { unescapeValue, type Doc } from './query-doc.js';
 
 /**
- * Reference parameters (R4 §3.1.1.4.11, https://hl7.org/fhir/R4/search.html#reference) over the
+ * Reference parameters (R4 search, https://hl7.org/fhir/R4/search.html#reference) over the
  * references as written (`Type/id`, absolute URL, canonical, see index-entries.ts). One search
  * value stands for several stored forms:
  *   `Type/id`          itself (a `/_history/v` suffix is dropped)

@@ -15,13 +15,13 @@ import { searchParameter } from './search-parameter.js';
 import { alternatives, andOf, idxField, orOf, PREFIXES, splitEscaped, type Doc } from './query-doc.js';
 
 /**
- * Compiles a FHIR search (R4 §3.1.1, https://hl7.org/fhir/R4/search.html) into one MongoDB query
+ * Compiles a FHIR search (R4 search, https://hl7.org/fhir/R4/search.html) into one MongoDB query
  * document over StoredDocument fields; both engines execute exactly this document. Chained
  * parameters, `_has`, `_list` and `:in` are resolved first by sub-searches through `opts.store`.
  * Client text only ever lands in value positions: operator names come from this code, so
  * `$where`-style injection through parameter values cannot happen.
  *
- * Handling of bad input (R4 §3.1.1.5.8, "handling"): an unknown parameter, an unsupported
+ * Handling of bad input (R4 search, "Handling Errors"): an unknown parameter, an unsupported
  * modifier or a chain through a non-reference parameter is a 400 under strict handling and is
  * reported in `ignored` otherwise; a malformed value (date, number, prefix, token) is a 400
  * either way, because the client clearly meant that parameter.
@@ -186,7 +186,7 @@ class Compiler implements KeyCompiler {
     return this.unsupported(`Modifier ':${modifier}' is not supported on '_id'`, key);
   }
 
-  /** `_sort` (R4 §3.1.1.5.1): each key maps to the field whose array order MongoDB's rules sort by. */
+  /** `_sort` (R4 search, https://hl7.org/fhir/R4/search.html#sort): each key maps to the field whose array order MongoDB's rules sort by. */
   compileSort(resourceType: string, rules: ReadonlyArray<{ code: string; descending?: boolean }>): SortKey[] {
     const sort: SortKey[] = [];
     for (const rule of rules) {
@@ -237,7 +237,7 @@ function nameParameter(err: unknown, key: string): unknown {
   return new FhirError(err.code, `Parameter '${key}': ${err.message}`, key, issues);
 }
 
-/** `:missing` (R4 §3.1.1.4.1): true finds resources without any value for the parameter. */
+/** `:missing` (R4 search, https://hl7.org/fhir/R4/search.html#modifiers): true finds resources without any value for the parameter. */
 function missing(field: string, value: string, key: string): Doc {
   if (value !== 'true' && value !== 'false') throw new FhirError('bad-request', `':missing' takes true or false, not '${value}'`, key);
   return { [field]: { $exists: value === 'false' } };

@@ -2,7 +2,7 @@ import { normaliseString } from './normalise-string.js';
 import { alternatives, escapeRegex, orOf, unescapeValue, type Doc } from './query-doc.js';
 
 /**
- * String parameters (R4 §3.1.1.4.8, https://hl7.org/fhir/R4/search.html#string). The index keeps
+ * String parameters (R4 search, https://hl7.org/fhir/R4/search.html#string). The index keeps
  * two fields per parameter: `idx.<code>` holds normalised text (lower case, accents removed) for
  * the default starts-with match and `:contains`; `idx.<code>:exact` holds the text as written,
  * because `:exact` must respect case and accents.
@@ -20,7 +20,7 @@ export function stringConditions(raw: string): Doc[] {
 }
 
 /**
- * Uri parameters (R4 §3.1.1.4.10): exact by default; `:below` matches uris the value is a prefix
+ * Uri parameters (R4 search, https://hl7.org/fhir/R4/search.html#uri): exact by default; `:below` matches uris the value is a prefix
  * of, `:above` uris that are a prefix of the value (at path boundaries).
  */
 export function compileUri(code: string, modifier: string, value: string): Doc {

@@ -5,7 +5,7 @@ import { escapeRegex, splitEscaped, unescapeValue, type Doc } from './query-doc.
 import { valueSetCodes } from './value-set-codes.js';
 
 /**
- * Token parameters (R4 §3.1.1.4.9, https://hl7.org/fhir/R4/search.html#token) over index entries
+ * Token parameters (R4 search, https://hl7.org/fhir/R4/search.html#token) over index entries
  * `{s?, c?, t?, ts?, tc?}` (see index-entries.ts). Each function returns the ORed alternatives
  * for one search value, as `$elemMatch` conditions on the parameter's field.
  */

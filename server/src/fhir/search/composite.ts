@@ -11,7 +11,7 @@ import { dedupe, entriesOf } from './index-entries.js';
 import { splitEscaped, type Doc } from './query-doc.js';
 
 /**
- * Composite parameters (R4 §3.1.1.4.12, https://hl7.org/fhir/R4/search.html#composite), e.g.
+ * Composite parameters (R4 search, https://hl7.org/fhir/R4/search.html#composite), e.g.
  * `Observation?code-value-quantity=http://loinc.org|8480-6$gt100`. The components must match
  * within the same element of the parameter's base expression (the Observation itself, or one
  * `component`), so the index keeps one entry per base element:

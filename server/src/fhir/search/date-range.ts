@@ -1,6 +1,6 @@
 /**
  * The instant range a FHIR date/dateTime/instant covers at its stated precision
- * (R4 §3.1.1.4.3 "date": "2020" covers the whole year). Bounds are inclusive milliseconds.
+ * (R4 search, https://hl7.org/fhir/R4/search.html#date: "2020" covers the whole year). Bounds are inclusive milliseconds.
  * Values without a timezone are taken as UTC, as the spec leaves the zone to the server.
  */
 const PATTERN = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;

@@ -119,7 +119,7 @@ function dateEntry(tv: TypedValue): { lo: number; hi: number } | undefined {
   const o = v as Record<string, unknown>;
   if (tv.type === 'Period') return periodRange(o);
   if (tv.type === 'Timing') {
-    // R4 §3.1.1.4.3: for a Timing only the outer limits matter (events and repeat.boundsPeriod).
+    // R4 search (#date): for a Timing only the outer limits matter (events and repeat.boundsPeriod).
     const ranges = ((o.event as string[] | undefined) ?? []).map(dateRange).filter((r) => r !== undefined);
     const bounds = (o.repeat as { boundsPeriod?: Record<string, unknown> } | undefined)?.boundsPeriod;
     const b = bounds ? periodRange(bounds) : undefined;
@@ -130,7 +130,7 @@ function dateEntry(tv: TypedValue): { lo: number; hi: number } | undefined {
   return undefined;
 }
 
-/** A Period's missing start is before any date, a missing end after any (R4 §3.1.1.4.3). */
+/** A Period's missing start is before any date, a missing end after any (R4 search, #date). */
 function periodRange(o: Record<string, unknown>): { lo: number; hi: number } | undefined {
   const lo = typeof o.start === 'string' ? dateRange(o.start)?.lo : undefined;
   const hi = typeof o.end === 'string' ? dateRange(o.end)?.hi : undefined;

@@ -7,7 +7,7 @@ import { dedupe, entriesOf, exactStrings } from './index-entries.js';
 import { NARRATIVE_FIELD, narrativeText } from './narrative.js';
 
 /**
- * Search index values (FHIR R4 §3.1.1, https://hl7.org/fhir/R4/search.html), computed at write
+ * Search index values (FHIR R4 search, https://hl7.org/fhir/R4/search.html), computed at write
  * time from the SearchParameter definitions and stored with each document as `idx.<code>`, so
  * MongoDB serves searches from multikey indexes and the embedded engine indexes the same fields.
  * Entry shapes per parameter type are listed in index-entries.ts; in addition

@@ -26,7 +26,7 @@ export function narrativeText(div: string): string {
 }
 
 /**
- * `_text` (R4 §3.1.1.4.6, https://hl7.org/fhir/R4/search.html#text): resources whose narrative
+ * `_text` (R4 search, "Text Search Parameters", https://hl7.org/fhir/R4/search.html): resources whose narrative
  * contains the value (case- and accent-insensitive); commas separate alternatives.
  */
 export function compileNarrative(value: string): Doc {

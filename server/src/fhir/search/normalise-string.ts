@@ -1,4 +1,4 @@
-/** FHIR string search is case- and accent-insensitive (R4 §3.1.1.4.8): compare normalised forms. */
+/** FHIR string search is case- and accent-insensitive (R4 search, https://hl7.org/fhir/R4/search.html#string): compare normalised forms. */
 export function normaliseString(s: string): string {
   return s.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
 }

@@ -1,10 +1,10 @@
 import { parseSearchRequest, type Filter, type SearchRequest } from '@medplum/core';
 
-/** Result parameters (R4 §3.1.1.5) @medplum/core parses into SearchRequest fields. */
+/** Result parameters (R4 search, "Modifying Search Results") @medplum/core parses into SearchRequest fields. */
 const RESULT_PARAMS = new Set(['_sort', '_cursor', '_count', '_offset', '_total', '_summary', '_include', '_revinclude', '_fields', '_elements', '_type', '_format', '_pretty']);
 
 /**
- * Parses a search query (R4 §3.1.1, https://hl7.org/fhir/R4/search.html) into a SearchRequest.
+ * Parses a search query (R4 search, https://hl7.org/fhir/R4/search.html) into a SearchRequest.
  * Result parameters are parsed by @medplum/core; every other parameter becomes a filter that
  * keeps the key and value exactly as written (`code` = `name[:modifier]` or a chain,
  * `operator` = eq, `value` with its prefix). parseSearchRequest would turn an unknown modifier

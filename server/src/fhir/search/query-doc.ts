@@ -2,7 +2,7 @@ import { FhirError } from '../outcomes.js';
 
 /**
  * Small pieces every parameter compiler shares: the query-document type, OR/NOR builders, and
- * the value syntax of R4 §3.1.1.5 (https://hl7.org/fhir/R4/search.html#escaping): `,` separates
+ * the value syntax of R4 search (https://hl7.org/fhir/R4/search.html#escaping): `,` separates
  * alternatives, `|` and `$` separate parts, and `\` escapes any of them.
  */
 export type Doc = Record<string, unknown>;
@@ -53,7 +53,7 @@ export function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** The comparison prefixes of R4 §3.1.1.4 (number, date, quantity). */
+/** The comparison prefixes of R4 search (#prefix) for number, date and quantity. */
 export const PREFIXES: ReadonlySet<string> = new Set(['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap']);
 
 /**

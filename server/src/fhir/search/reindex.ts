@@ -23,7 +23,7 @@ export interface ReindexReport {
 }
 
 /**
- * Recomputes the search index values (FHIR R4 §3.1.1, https://hl7.org/fhir/R4/search.html) of
+ * Recomputes the search index values (FHIR R4 search, https://hl7.org/fhir/R4/search.html) of
  * every current document of every resource type, from the definitions now loaded (base R4 and
  * this project's SearchParameters), and stores them without creating versions. Run when
  * `definitionsFingerprint` differs from the one the store was indexed with.

@@ -13,7 +13,7 @@ type Reader = Pick<ResourceStore, 'search' | 'readCurrent'>;
 
 /**
  * The codes of a ValueSet held by this server, for the token modifiers `:in` / `:not-in`
- * (R4 §3.1.1.4.9, https://hl7.org/fhir/R4/search.html#token). The value names the ValueSet by
+ * (R4 search, https://hl7.org/fhir/R4/search.html#token). The value names the ValueSet by
  * canonical URL (optionally `|version`) or as a local reference `ValueSet/id`. Codes come from
  * `expansion.contains` when the ValueSet carries an expansion; otherwise from `compose`:
  * enumerated concepts, whole code systems (an include with a system and no concepts selects

@@ -1,4 +1,4 @@
-import { LAST_UPDATED_PATH, NUMBER_MAX, NUMBER_MIN, isTruncated, postedValue, truncate, type PostingValue } from './postings.js';
+import { LAST_UPDATED_PATH, NUMBER_MAX, NUMBER_MIN, isPostedPath, isTruncated, postedValue, truncate, type PostingValue } from './postings.js';
 
 /**
  * Reads a compiled search (a MongoDB query document, FHIR R4 §3.1.1,
@@ -6,6 +6,9 @@ import { LAST_UPDATED_PATH, NUMBER_MAX, NUMBER_MIN, isTruncated, postedValue, tr
  * Candidate is a set of documents that contains every match of the filter. The engine picks the
  * smallest, then evaluates the whole filter on each document of it, so a clause not recognised
  * here costs speed, never correctness.
+ *
+ * Only paths whose values are posted (postings.ts isPostedPath) are used: a candidate on a path
+ * that is not posted would be empty, not a superset.
  *
  * Recognised (the shapes compile-search emits): `id` equality / `$in`; on `idx.<path>`: a scalar,
  * `$eq`, `$in` of scalars, an anchored literal `$regex` (prefix range), numeric comparisons,
@@ -105,7 +108,7 @@ function idCandidates(cond: unknown): Candidate[] {
  */
 function valueCandidates(path: string, cond: unknown, scalar: boolean): Candidate[] {
   const v = postedValue(cond);
-  if (v !== undefined) return [eq(path, v, typeof cond === 'string' ? !isTruncated(cond) : true)];
+  if (v !== undefined) return isPostedPath(path, v) ? [eq(path, v, typeof cond === 'string' ? !isTruncated(cond) : true)] : [];
   if (!isDoc(cond)) return [];
   const ops = Object.keys(cond);
   if (ops.length === 0 || !ops.every((op) => op.startsWith('$'))) return []; // whole-object equality
@@ -115,16 +118,17 @@ function valueCandidates(path: string, cond: unknown, scalar: boolean): Candidat
     const arg = cond[op];
     if (op === '$eq') {
       const ev = postedValue(arg);
-      if (ev !== undefined) out.push(eq(path, ev, only && (typeof arg !== 'string' || !isTruncated(arg))));
-    } else if (op === '$in' && Array.isArray(arg) && arg.length > 0) {
+      if (ev !== undefined && isPostedPath(path, ev)) out.push(eq(path, ev, only && (typeof arg !== 'string' || !isTruncated(arg))));
+    } else if (op === '$in' && Array.isArray(arg)) {
+      // An empty list matches nothing (e.g. a chain that found no target): an empty candidate.
       const values = arg.map(postedValue);
-      if (values.every((x) => x !== undefined)) {
+      if (values.every((x) => x !== undefined && isPostedPath(path, x))) {
         const exact = only && arg.every((x) => typeof x !== 'string' || !isTruncated(x));
         out.push({ ranges: dedupe(values as PostingValue[]).map((value) => ({ kind: 'eq', path, value })), exact });
       }
     } else if (op === '$regex') {
       const prefix = literalPrefix(arg, cond.$options);
-      if (prefix !== undefined) out.push({ ranges: [{ kind: 'prefix', path, prefix: truncate(prefix) }], exact: false });
+      if (prefix !== undefined && isPostedPath(path, prefix)) out.push({ ranges: [{ kind: 'prefix', path, prefix: truncate(prefix) }], exact: false });
     } else if (op === '$elemMatch' && isDoc(arg)) {
       out.push(...elemMatchCandidates(path, arg).map((c) => (only ? c : { ...c, exact: false })));
     }

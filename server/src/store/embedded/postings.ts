@@ -3,13 +3,19 @@ import type { StoredDocument } from '../resource-store.js';
 
 /**
  * The embedded engine's secondary index: one LMDB key per (resource type, value path, value,
- * id), an inverted index shaped like MongoDB's wildcard index on `idx.$**`. Every scalar leaf of
- * a document's index values is posted under its dotted path below `idx` (`subject`, `code.c`,
- * `code.s`, `date.lo`, `value-quantity.v` …), whatever the SearchParameter type, so shapes added
- * later (composites) are indexed without changes here; `lastUpdatedMs` is posted under
+ * id), an inverted index shaped like MongoDB's wildcard index on `idx.$**`. Scalar leaves of a
+ * document's index values are posted under their dotted path below `idx` (`subject`, `code.c`,
+ * `date.lo`, `value-quantity.v` …) whatever the SearchParameter type, so shapes added later
+ * (composites) are indexed without changes here; `lastUpdatedMs` is posted under
  * `@lastUpdatedMs`.
  *
  *   key [type, path, value, id] → null      values sort numbers < strings (ordered-binary)
+ *
+ * Which leaves are posted (isPostedPath): every number, every string directly in a parameter's
+ * array (string, reference, uri values), and inside objects only strings under `c` (codes,
+ * identifier values). Systems, display texts and units are left out: they rarely narrow a
+ * search (one system covers most codes) yet would double the write cost; clauses on them are
+ * answered through the other clauses or a scan.
  *
  * Keys with equal (type, path, value) are ordered by id, so one value's postings stream in the
  * search's default order. Postings only ever narrow the documents a search examines: the full
@@ -31,26 +37,34 @@ export const NUMBER_MAX = Number.MAX_VALUE;
 
 type IndexedDocument = Pick<StoredDocument, 'idx' | 'lastUpdatedMs'>;
 
-/** The (path, value) pairs a document is posted under, deduplicated. */
+/** Whether values of this type at this path are posted; the planner asks before relying on a path. */
+export function isPostedPath(path: string, value: PostingValue): boolean {
+  if (typeof value === 'number') return true;
+  const dot = path.lastIndexOf('.');
+  return dot < 0 || path.slice(dot + 1) === 'c';
+}
+
+/** The (path, value) pairs a document is posted under, deduplicated by a string key. */
 export function postingsOf(doc: IndexedDocument): Map<string, [string, PostingValue]> {
   const out = new Map<string, [string, PostingValue]>();
   const add = (path: string, value: unknown): void => {
     const v = postedValue(value);
-    if (v === undefined) return;
-    // JSON keeps 1 and "1" apart.
-    out.set(JSON.stringify([path, v]), [path, v]);
+    if (v === undefined || !isPostedPath(path, v)) return;
+    // The type tag keeps 1 and "1" apart.
+    out.set(`${path}\u0000${typeof v === 'number' ? 'n' : 's'}${v}`, [path, v]);
   };
   const walk = (path: string, value: unknown, depth: number): void => {
     if (depth > 8) return;
     if (Array.isArray(value)) {
       for (const v of value) walk(path, v, depth + 1);
     } else if (value !== null && typeof value === 'object') {
-      for (const [k, v] of Object.entries(value)) walk(path === '' ? k : `${path}.${k}`, v, depth + 1);
+      for (const k in value) walk(`${path}.${k}`, (value as Record<string, unknown>)[k], depth + 1);
     } else {
       add(path, value);
     }
   };
-  for (const [code, values] of Object.entries(doc.idx ?? {})) walk(code, values, 0);
+  const idx = doc.idx ?? {};
+  for (const code in idx) walk(code, idx[code], 0);
   add(LAST_UPDATED_PATH, doc.lastUpdatedMs);
   return out;
 }

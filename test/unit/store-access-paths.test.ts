@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { candidatesOf, literalPrefix } from '../../server/src/store/embedded/access-paths.js';
+import { MAX_POSTED_CHARS, NUMBER_MAX, NUMBER_MIN, isPostedPath, postingsOf } from '../../server/src/store/embedded/postings.js';
+
+const LOINC = 'http://loinc.org';
+
+describe('postingsOf: what a document is indexed under', () => {
+  it('posts numbers, top-level strings and codes; not systems, texts or units', () => {
+    const posted = [
+      ...postingsOf({
+        lastUpdatedMs: 5,
+        idx: {
+          subject: ['Patient/1'],
+          code: [{ s: LOINC, c: '1234-5', t: 'glucose' }, { t: 'glucose' }],
+          date: [{ lo: 10, hi: 20 }],
+          'value-quantity': [{ v: 7.5, s: 'http://unitsofmeasure.org', c: 'mg', u: 'milligram' }],
+          combo: [{ c0: [{ s: LOINC, c: 'A' }], c1: [{ v: 2 }] }],
+          flag: [true, null],
+        },
+      }).values(),
+    ].sort();
+    assert.deepEqual(posted, [
+      ['@lastUpdatedMs', 5],
+      ['code.c', '1234-5'],
+      ['combo.c0.c', 'A'],
+      ['combo.c1.v', 2],
+      ['date.hi', 20],
+      ['date.lo', 10],
+      ['subject', 'Patient/1'],
+      ['value-quantity.c', 'mg'],
+      ['value-quantity.v', 7.5],
+    ]);
+  });
+
+  it('keeps 1 and "1" apart and posts a repeated value once', () => {
+    const posted = [...postingsOf({ lastUpdatedMs: 0, idx: { x: ['1', 1, '1'] } }).values()].filter(([p]) => p === 'x');
+    assert.deepEqual(posted, [['x', '1'], ['x', 1]]);
+  });
+
+  it('truncates long strings so every key fits LMDB', () => {
+    const long = 'é'.repeat(MAX_POSTED_CHARS + 50);
+    const [[, value]] = [...postingsOf({ lastUpdatedMs: 0, idx: { name: [long] } }).values()];
+    assert.equal(value, long.slice(0, MAX_POSTED_CHARS));
+    // An odd start puts a high surrogate at the cut.
+    const surrogates = `a${'😀'.repeat(MAX_POSTED_CHARS)}`;
+    const [[, cut]] = [...postingsOf({ lastUpdatedMs: 0, idx: { name: [surrogates] } }).values()];
+    assert.equal(cut, surrogates.slice(0, MAX_POSTED_CHARS - 1), 'never half a surrogate pair');
+  });
+
+  it('isPostedPath agrees with postingsOf', () => {
+    assert.equal(isPostedPath('code.s', 'x'), false);
+    assert.equal(isPostedPath('code.c', 'x'), true);
+    assert.equal(isPostedPath('name', 'x'), true);
+    assert.equal(isPostedPath('anything.deep', 3), true);
+  });
+});
+
+describe('candidatesOf: what the planner recognises in a query document', () => {
+  it('a reference equality is one exact value', () => {
+    assert.deepEqual(candidatesOf({ 'idx.subject': 'Patient/1' }), [{ ranges: [{ kind: 'eq', path: 'subject', value: 'Patient/1' }], exact: true }]);
+    assert.deepEqual(candidatesOf({ 'idx.subject': { $in: ['Patient/1', 'Patient/2', 'Patient/1'] } }), [
+      { ranges: [{ kind: 'eq', path: 'subject', value: 'Patient/1' }, { kind: 'eq', path: 'subject', value: 'Patient/2' }], exact: true },
+    ]);
+  });
+
+  it('a token is served by its code; a system alone is not posted', () => {
+    assert.deepEqual(candidatesOf({ 'idx.code': { $elemMatch: { s: LOINC, c: 'X' } } }), [
+      { ranges: [{ kind: 'eq', path: 'code.c', value: 'X' }], exact: false },
+    ]);
+    assert.deepEqual(candidatesOf({ 'idx.code': { $elemMatch: { c: 'X' } } }), [{ ranges: [{ kind: 'eq', path: 'code.c', value: 'X' }], exact: true }]);
+    assert.deepEqual(candidatesOf({ 'idx.code': { $elemMatch: { s: LOINC } } }), []);
+  });
+
+  it('a date eq becomes closed ranges on lo and on hi (lo <= hi in every entry)', () => {
+    const c = candidatesOf({ 'idx.date': { $elemMatch: { lo: { $gte: 100 }, hi: { $lte: 199 } } } });
+    assert.deepEqual(c.map((x) => x.ranges), [[{ kind: 'between', path: 'date.lo', lo: 100, hi: 199 }], [{ kind: 'between', path: 'date.hi', lo: 100, hi: 199 }]]);
+  });
+
+  it('two bounds on a multi-valued field stay separate ranges (each element may meet one)', () => {
+    const c = candidatesOf({ 'idx.value': { $gte: 1, $lt: 5 } });
+    assert.deepEqual(c.map((x) => x.ranges), [[{ kind: 'between', path: 'value', lo: 1, hi: NUMBER_MAX }], [{ kind: 'between', path: 'value', lo: NUMBER_MIN, hi: 5 }]]);
+  });
+
+  it('bounds combine on a document-level scalar and inside $elemMatch on a number field', () => {
+    assert.deepEqual(candidatesOf({ lastUpdatedMs: { $gt: 1, $lte: 9 } })[0]!.ranges, [{ kind: 'between', path: '@lastUpdatedMs', lo: 1, hi: 9 }]);
+    assert.deepEqual(candidatesOf({ 'idx.q': { $elemMatch: { v: { $gte: 1, $lt: 2 } } } })[0]!.ranges, [{ kind: 'between', path: 'q.v', lo: 1, hi: 2 }]);
+  });
+
+  it('a string prefix is a prefix range; a contains search is not recognised', () => {
+    assert.deepEqual(candidatesOf({ 'idx.name': { $regex: '^smi' } }), [{ ranges: [{ kind: 'prefix', path: 'name', prefix: 'smi' }], exact: false }]);
+    assert.deepEqual(candidatesOf({ 'idx.name': { $regex: 'smi' } }), []);
+    assert.deepEqual(candidatesOf({ 'idx.name': { $regex: '^smi', $options: 'i' } }), []);
+  });
+
+  it('ids are explicit and exact; $or unions its branches; $and lists every branch', () => {
+    assert.deepEqual(candidatesOf({ id: { $in: ['a', 'b'] } }), [{ ids: ['a', 'b'], ranges: [], exact: true }]);
+    assert.deepEqual(candidatesOf({ id: { $in: [] } }), [{ ids: [], ranges: [], exact: true }]);
+    assert.deepEqual(candidatesOf({ 'idx.subject': { $in: [] } }), [{ ranges: [], exact: true }]);
+    assert.deepEqual(candidatesOf({ $or: [{ id: 'a' }, { 'idx.subject': 'Patient/1' }] }), [
+      { ids: ['a'], ranges: [{ kind: 'eq', path: 'subject', value: 'Patient/1' }], exact: true },
+    ]);
+    const and = candidatesOf({ $and: [{ 'idx.subject': 'Patient/1' }, { 'idx.name': { $regex: '^a' } }] });
+    assert.equal(and.length, 2);
+    assert.ok(and.every((c) => !c.exact));
+  });
+
+  it('negations, missing, $ne, null and whole-object equality offer nothing', () => {
+    for (const filter of [
+      { $nor: [{ 'idx.subject': 'Patient/1' }] },
+      { 'idx.status': { $exists: false } },
+      { 'idx.status': { $exists: true } },
+      { 'idx.value': { $not: { $gte: 3 } } },
+      { 'idx.value': { $ne: 3 } },
+      { 'idx.value': null },
+      { 'idx.code': { s: LOINC, c: 'X' } },
+      { $or: [{ 'idx.subject': 'Patient/1' }, { $nor: [{ id: 'x' }] }] },
+      { $where: 'true' },
+    ]) {
+      assert.deepEqual(candidatesOf(filter), [], JSON.stringify(filter));
+    }
+  });
+
+  it('a value longer than a posting key is looked up truncated and is no longer exact', () => {
+    const long = 'x'.repeat(MAX_POSTED_CHARS + 1);
+    assert.deepEqual(candidatesOf({ 'idx.name': long }), [{ ranges: [{ kind: 'eq', path: 'name', value: long.slice(0, MAX_POSTED_CHARS) }], exact: false }]);
+  });
+});
+
+describe('literalPrefix', () => {
+  it('reads anchored literal patterns, including escaped metacharacters', () => {
+    assert.equal(literalPrefix('^smith', undefined), 'smith');
+    assert.equal(literalPrefix('^a\\.b\\(c\\)', undefined), 'a.b(c)');
+    assert.equal(literalPrefix(/^ab/, undefined), 'ab');
+  });
+
+  it('refuses anything that is not a plain prefix', () => {
+    for (const p of ['smith', '^smi.h', '^a|b', '^ab$', '^a\\d', '^a*']) assert.equal(literalPrefix(p, undefined), undefined, p);
+    assert.equal(literalPrefix(/^ab/i, undefined), undefined);
+    assert.equal(literalPrefix('^ab', 'm'), undefined);
+  });
+});
