@@ -70,5 +70,5 @@ async function openStore(config: Config, logger: Logger): Promise<ResourceStore>
     const { createMongoStore } = await import('./store/mongo/mongo-store.js');
     return createMongoStore({ uri: config.storage.uri, dbName: config.storage.dbName, logger: { info: (m) => logger.info(m), warn: (m) => logger.warn(m) } });
   }
-  return createEmbeddedStore({ path: join(config.dataDir, 'store') });
+  return createEmbeddedStore({ path: join(config.dataDir, 'store'), logger: { info: (m) => logger.info(m) } });
 }

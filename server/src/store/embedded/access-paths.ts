@@ -27,7 +27,10 @@ export interface Candidate {
   /** The union of these ids and these ranges' documents holds every match. */
   ids?: string[];
   ranges: PostingRange[];
-  /** True when the union holds exactly the matches (so it can be counted instead of evaluated). */
+  /**
+   * True when the union holds exactly the matches, so it can be counted instead of evaluated.
+   * Relies on index values being arrays of scalars or of flat objects (index-values.ts shapes).
+   */
   exact: boolean;
 }
 

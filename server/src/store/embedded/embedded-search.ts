@@ -17,8 +17,9 @@ import { STRING_END, type PostingKey } from './postings.js';
  *    leapfrogging (id-cursors.ts): the work follows the shortest list. In the default order
  *    (`id`) that stream starts at the keyset position and stops after the page, so a page walk
  *    costs one page; in any other order its documents are evaluated, sorted and cut.
- * 3. Without exact values, the smallest range candidate (prefix, date, number) drives, found by
- *    counting postings under a cap that grows only until one is known to be smallest.
+ * 3. A range candidate (prefix, date, number) drives instead when it is small (a date `eq`),
+ *    and always when there are no exact values; the smallest is found by counting postings
+ *    under a cap that grows only until one is known to be smallest.
  * 4. Without any candidate, the type's documents are scanned (in id order: streamed as in 2).
  * `total` is counted from the postings when the filter is exactly one candidate set, otherwise
  * by evaluating the driver's documents (never decoding resources).
@@ -52,6 +53,8 @@ const FIRST_CAP = 64;
 const CAP_GROWTH = 8;
 /** Beyond this many postings every range counts as "large"; the first such one drives. */
 const LAST_CAP = 1 << 16;
+/** A range candidate under this size drives even when exact values could be intersected. */
+const SMALL_SET = 128;
 
 export function runSearch(src: SearchSources, query: SearchQuery, observe?: (s: SearchStats) => void): SearchOutcome {
   const sort = effectiveSort(query.sort);
@@ -109,7 +112,11 @@ class SearchRun {
    */
   private chooseDriver(candidates: Candidate[]): Driver {
     const streams = candidates.filter(streamable);
-    if (streams.length > 0) return { kind: 'streams', candidates: streams };
+    if (streams.length > 0) {
+      // A small range (a date `eq`, a rare prefix) beats a common code: a cheap look first.
+      const small = candidates.filter((c) => !streamable(c)).find((c) => this.sizeOf(c, SMALL_SET) < SMALL_SET);
+      return small ? { kind: 'set', candidate: small } : { kind: 'streams', candidates: streams };
+    }
     if (candidates.length === 0) return undefined;
     if (candidates.length === 1) return { kind: 'set', candidate: candidates[0]! };
     for (let cap = FIRST_CAP; ; cap *= CAP_GROWTH) {
@@ -159,6 +166,7 @@ class SearchRun {
 
   /** Any order: evaluate every candidate document, sort the matches, cut the page. */
   private collect(driver: Driver): SearchOutcome {
+    if (this.limit === 0 && !this.query.total) return { matches: [] };
     const after = this.query.after;
     const kept: SearchOutcome['matches'] = [];
     let total = 0;
