@@ -135,7 +135,9 @@ export async function buildStore(opts: BuildOptions): Promise<BuiltStore> {
     const byType: Record<string, number> = {};
     const summaries: PatientSummary[] = [];
     let resources = 0;
-    const absorb = (m: WorkerMessage & { kind: 'done' }): void => {
+    const workerHeap = new Map<number, number>();
+    const absorb = (m: WorkerMessage & { kind: 'done' }, w = 0): void => {
+      workerHeap.set(w, m.heapBytes);
       resources += m.resources;
       summaries.push(...m.summaries);
       for (const [t, n] of Object.entries(m.byType)) byType[t] = (byType[t] ?? 0) + n;
@@ -152,11 +154,16 @@ export async function buildStore(opts: BuildOptions): Promise<BuiltStore> {
         const start = nextPatient;
         const count = Math.min(chunk, opts.patients - start);
         nextPatient += count;
-        absorb(await runTask(w, { kind: 'patients', start, count }));
+        absorb(await runTask(w, { kind: 'patients', start, count }), w);
         if (summaries.length - lastReport >= Math.max(chunk, opts.patients / 10)) {
           lastReport = summaries.length;
           const s = (performance.now() - t1) / 1000;
-          opts.log(`  ${summaries.length}/${opts.patients} patients, ${resources.toLocaleString('en-US')} resources, ${Math.round(resources / s).toLocaleString('en-US')} resources/s`);
+          // rss includes the store's mapped pages that are resident; heap is what the loader holds.
+          const mem = process.memoryUsage();
+          opts.log(
+            `  ${summaries.length}/${opts.patients} patients, ${resources.toLocaleString('en-US')} resources, ${Math.round(resources / s).toLocaleString('en-US')} resources/s ` +
+              `(heap: main ${Math.round(mem.heapUsed / 2 ** 20)} MiB, workers ${[...workerHeap.values()].map((b) => Math.round(b / 2 ** 20)).join('/')} MiB; rss ${Math.round(mem.rss / 2 ** 20)} MiB)`,
+          );
         }
       }
     };

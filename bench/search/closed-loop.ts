@@ -35,6 +35,11 @@ export interface LoopSpec {
   warmupOps: number;
   /** Per HTTP request. */
   timeoutMs: number;
+  /**
+   * Stop starting operations once a request has timed out (for the peer, whose scans cannot be
+   * interrupted: the caller restarts it rather than queue more work behind a runaway scan).
+   */
+  stopOnTimeout?: boolean;
 }
 
 export interface LoopResult {
@@ -55,7 +60,13 @@ export interface LoopResult {
   meanBytes: number;
   statusCodes: Record<string, number>;
   errorSamples: string[];
+  /** A request ran past timeoutMs: the figures are a lower bound (or absent when ok is 0). */
+  timedOut: boolean;
+  timeoutMs: number;
 }
+
+/** A request that did not answer within its time limit. */
+export class RequestTimeout extends Error {}
 
 interface Response {
   status: number;
@@ -70,7 +81,7 @@ function get(agent: Agent, origin: string, path: string, timeoutMs: number): Pro
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`timed out after ${timeoutMs} ms: ${path}`)));
+    req.setTimeout(timeoutMs, () => req.destroy(new RequestTimeout(`timed out after ${timeoutMs} ms: ${path}`)));
     req.on('error', reject);
     req.end();
   });
@@ -142,6 +153,7 @@ export async function runClosedLoop(spec: LoopSpec): Promise<LoopResult> {
     let entries = 0;
     let bytes = 0;
     let started = 0;
+    let timedOut = false;
     const t0 = performance.now();
     const deadline = t0 + spec.seconds * 1000;
     const onRequest = (status: number): void => {
@@ -150,7 +162,7 @@ export async function runClosedLoop(spec: LoopSpec): Promise<LoopResult> {
     };
     const loop = async (): Promise<void> => {
       for (;;) {
-        if (started >= spec.maxOps) return;
+        if (started >= spec.maxOps || (timedOut && spec.stopOnTimeout)) return;
         // Past the deadline, start only what minOps still needs.
         if (performance.now() >= deadline && started >= spec.minOps) return;
         started++;
@@ -162,6 +174,7 @@ export async function runClosedLoop(spec: LoopSpec): Promise<LoopResult> {
           entries += r.entries;
           bytes += r.bytes;
         } catch (err) {
+          if (err instanceof RequestTimeout) timedOut = true;
           failed++;
           if (errorSamples.length < 5) errorSamples.push((err as Error).message);
         }
@@ -185,6 +198,8 @@ export async function runClosedLoop(spec: LoopSpec): Promise<LoopResult> {
       meanBytes: latencies.length ? bytes / latencies.length : NaN,
       statusCodes,
       errorSamples,
+      timedOut,
+      timeoutMs: spec.timeoutMs,
     };
   } finally {
     agent.destroy();

@@ -8,6 +8,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { DEFAULT_AS_OF, directoryBundle, generatePatientBundle, type VisitRange } from '../../fixtures/population/index.js';
@@ -36,7 +37,7 @@ export type LoadTask = { taskId: number; kind: 'directory' } | { taskId: number;
 
 export type WorkerMessage =
   | { kind: 'ready' }
-  | { kind: 'done'; taskId: number; summaries: PatientSummary[]; resources: number; byType: Record<string, number> }
+  | { kind: 'done'; taskId: number; summaries: PatientSummary[]; resources: number; byType: Record<string, number>; heapBytes: number }
   | { kind: 'failed'; taskId: number; message: string };
 
 const data = workerData as LoadWorkerData;
@@ -92,7 +93,7 @@ async function run(task: LoadTask): Promise<WorkerMessage> {
     const rs = await submit('directory', directoryBundle());
     count(rs);
     await writeLines(rs);
-    return { kind: 'done', taskId: task.taskId, summaries: [], resources: rs.length, byType };
+    return { kind: 'done', taskId: task.taskId, summaries: [], resources: rs.length, byType, heapBytes: getHeapStatistics().used_heap_size };
   }
   const summaries: PatientSummary[] = [];
   let resources = 0;
@@ -110,7 +111,7 @@ async function run(task: LoadTask): Promise<WorkerMessage> {
   };
   await Promise.all(Array.from({ length: Math.max(1, data.inFlight) }, lane));
   summaries.sort((a, b) => a.index - b.index);
-  return { kind: 'done', taskId: task.taskId, summaries, resources, byType };
+  return { kind: 'done', taskId: task.taskId, summaries, resources, byType, heapBytes: getHeapStatistics().used_heap_size };
 }
 
 port.on('message', (msg: LoadTask | { kind: 'close' }) => {

@@ -10,7 +10,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildStore, type BuiltStore } from './build-store.js';
-import { fetchBundle, matchCount, runClosedLoop, type LoopResult } from './closed-loop.js';
+import { fetchBundle, matchCount, RequestTimeout, runClosedLoop, type LoopResult } from './closed-loop.js';
 import { QUERIES, WALK_RESULTS, requestPaths, type QueryDef } from './queries.js';
 import { formatSearchReport, TARGETS, type CheckResult, type QueryRow, type SearchBenchReport, type StoreInfo, type TargetName } from './search-report.js';
 import { patientsFor, readSettings, type SearchBenchSettings } from './settings.js';
@@ -89,36 +89,27 @@ function idsOf(bundle: { entry?: Array<{ resource?: unknown; search?: { mode?: s
     });
 }
 
-/**
- * Before measuring: every server answers the first requests with 200 and matches, and
- * Custodian and the peer (same resources, same ids) agree on totals and on the ids of
- * Custodian's first page, so the comparison is between equal answers.
- */
-async function preflight(
-  query: QueryDef,
-  servers: Partial<Record<TargetName, ServerProcess>>,
-  paths: Partial<Record<TargetName, string[]>>,
-  timeoutMs: number,
-): Promise<{ firstPageEntries: Partial<Record<TargetName, number>>; check?: CheckResult }> {
-  const firstPageEntries: Partial<Record<TargetName, number>> = {};
-  const answers: Partial<Record<TargetName, Array<Awaited<ReturnType<typeof fetchBundle>>>>> = {};
-  for (const t of TARGETS) {
-    const server = servers[t];
-    if (!server) continue;
-    const base = new URL(server.baseUrl);
-    const got = [];
-    for (const path of (paths[t] ?? []).slice(0, CHECK_REQUESTS)) {
-      const res = await fetchBundle(base.origin, base.pathname + path, timeoutMs);
-      if (res.status !== 200 || !res.bundle) throw new Error(`${t}: ${query.name} pre-flight ${path} answered ${res.status}: ${res.body.slice(0, 400)}`);
-      got.push(res);
-    }
-    answers[t] = got;
-    firstPageEntries[t] = got.reduce((n, r) => n + matchCount(r.bundle ?? {}), 0) / Math.max(1, got.length);
-    if (firstPageEntries[t] === 0) log(`  warning: ${t} ${query.name}: the pre-flight requests matched nothing`);
+type Answer = Awaited<ReturnType<typeof fetchBundle>>;
+
+/** The first requests of a query, parsed; a Custodian answer other than 200 stops the run. */
+async function firstAnswers(t: TargetName, server: ServerProcess, query: QueryDef, paths: readonly string[], timeoutMs: number): Promise<Answer[]> {
+  const base = new URL(server.baseUrl);
+  const out: Answer[] = [];
+  for (const path of paths.slice(0, CHECK_REQUESTS)) {
+    const res = await fetchBundle(base.origin, base.pathname + path, timeoutMs);
+    if (res.status !== 200 || !res.bundle) throw new Error(`${t}: ${query.name} pre-flight ${path} answered ${res.status}: ${res.body.slice(0, 400)}`);
+    out.push(res);
   }
-  const c = answers['custodian-large'];
-  const m = answers['medplum-large'];
-  if (!c || !m) return { firstPageEntries };
+  return out;
+}
+
+const meanMatches = (answers: readonly Answer[]): number => answers.reduce((n, r) => n + matchCount(r.bundle ?? {}), 0) / Math.max(1, answers.length);
+
+/**
+ * Custodian and the peer hold the same resources with the same ids, so on the same request
+ * they must agree on the total and the peer's answer must contain Custodian's first page.
+ */
+function compareAnswers(query: QueryDef, paths: readonly string[], c: readonly Answer[], m: readonly Answer[]): CheckResult {
   const check: CheckResult = { compared: 0, agreed: 0, mismatches: [] };
   c.forEach((cr, i) => {
     const mr = m[i];
@@ -126,20 +117,55 @@ async function preflight(
     check.compared++;
     const cIds = idsOf(cr.bundle);
     const mIds = new Set(idsOf(mr.bundle));
-    const path = (paths['custodian-large'] ?? [])[i];
     if (query.walk) {
-      // Orders differ (Custodian by id, the peer by insertion): compare page fill only.
+      // Orders differ (Custodian by id, the peer by insertion): compare how full the page is.
       if (cIds.length === mIds.size) check.agreed++;
-      else check.mismatches.push(`${path}: custodian page ${cIds.length}, peer page ${mIds.size}`);
+      else check.mismatches.push(`${paths[i]}: custodian page ${cIds.length}, peer page ${mIds.size}`);
       return;
     }
     const ct = cr.bundle?.total;
     const mt = mr.bundle?.total;
-    const missing = cIds.filter((id) => !mIds.has(id));
-    if ((ct === undefined || ct === mt) && missing.length === 0 && (mt === undefined || cIds.length === Math.min(mt, cIds.length))) check.agreed++;
-    else check.mismatches.push(`${path}: custodian total ${ct} page ${cIds.length}, peer total ${mt}; ${missing.length} custodian ids not in the peer's answer`);
+    const missing = cIds.filter((id) => !mIds.has(id)).length;
+    if ((ct === undefined || ct === mt) && missing === 0) check.agreed++;
+    else check.mismatches.push(`${paths[i]}: custodian total ${ct} page ${cIds.length}, peer total ${mt}; ${missing} custodian ids missing from the peer's answer`);
   });
-  return { firstPageEntries, check };
+  return check;
+}
+
+/** A peer figure for a query whose first request did not answer in time. */
+function timedOutResult(timeoutMs: number, message: string): LoopResult {
+  return {
+    ok: 0, failed: 1, requests: 1, p50Ms: NaN, p99Ms: NaN, meanMs: NaN, maxMs: NaN, opsPerSec: 0, durationS: timeoutMs / 1000,
+    meanEntries: NaN, meanBytes: NaN, statusCodes: {}, errorSamples: [message], timedOut: true, timeoutMs,
+  };
+}
+
+/** The peer process, restarted (and reloaded) when a runaway scan has to be abandoned. */
+class Peer {
+  private proc: ServerProcess | undefined;
+  readonly loadLines: string[] = [];
+  constructor(private readonly spawnIt: () => Promise<ServerProcess>) {}
+
+  async get(): Promise<ServerProcess> {
+    if (this.proc && !this.proc.exited()) return this.proc;
+    const p = await this.spawnIt();
+    this.proc = p;
+    const line = /peer loaded [^\n]*/.exec(p.output())?.[0] ?? 'peer loaded';
+    this.loadLines.push(line);
+    log(line);
+    return p;
+  }
+
+  /** SIGKILL is the only way out of a synchronous scan; the next get() reloads the data. */
+  async abandon(): Promise<void> {
+    const p = this.proc;
+    this.proc = undefined;
+    if (p) await p.stop(1000);
+  }
+
+  current(): ServerProcess | undefined {
+    return this.proc;
+  }
 }
 
 async function main(): Promise<number> {
@@ -152,78 +178,133 @@ async function main(): Promise<number> {
     if (!s.keepData) rmSync(workDir, { recursive: true, force: true });
   };
   process.on('exit', removeWorkDir);
-  const servers: Partial<Record<TargetName, ServerProcess>> = {};
+  const servers: Partial<Record<'custodian-large' | 'custodian-small', ServerProcess>> = {};
+  let peer: Peer | undefined;
   try {
     const large = await largeStore(s);
     const small = await smallStore(s, workDir);
 
-    log('starting custodian on both stores' + (s.peer ? ' and the medplum peer (loading the large store into memory) ...' : ' ...'));
     const startTimeout = 60 * 60_000;
-    const [cl, cs, peer] = await Promise.all([
+    const ndjsonDir = large.ndjsonDir;
+    if (s.peer && ndjsonDir) {
+      peer = new Peer(() =>
+        spawnServer({
+          name: 'medplum-large',
+          nodeArgs: [`--max-old-space-size=${s.peerHeapMb}`, '--import', 'tsx', join(BENCH_DIR, 'servers', 'medplum-peer.ts')],
+          cwd: REPO_ROOT,
+          env: { PORT: '0', BENCH_PEER_NDJSON: ndjsonDir },
+          timeoutMs: startTimeout,
+        }),
+      );
+    }
+    log('starting custodian on both stores' + (peer ? ' and the medplum peer (loading the large store into memory) ...' : ' ...'));
+    const [cl, cs] = await Promise.all([
       startCustodian({ repoRoot: REPO_ROOT, dataDir: large.dataDir, name: 'custodian-large', timeoutMs: startTimeout }),
       startCustodian({ repoRoot: REPO_ROOT, dataDir: small.dataDir, name: 'custodian-small', timeoutMs: startTimeout }),
-      s.peer && large.ndjsonDir
-        ? spawnServer({
-            name: 'medplum-large',
-            nodeArgs: [`--max-old-space-size=${s.peerHeapMb}`, '--import', 'tsx', join(BENCH_DIR, 'servers', 'medplum-peer.ts')],
-            cwd: REPO_ROOT,
-            env: { PORT: '0', BENCH_PEER_NDJSON: large.ndjsonDir },
-            timeoutMs: startTimeout,
-          })
-        : Promise.resolve(undefined),
+      peer?.get(),
     ]);
     servers['custodian-large'] = cl;
     servers['custodian-small'] = cs;
-    if (peer) servers['medplum-large'] = peer;
-    const peerLine = peer ? (/peer loaded [^\n]*/.exec(peer.output())?.[0] ?? 'loaded') : undefined;
-    if (peerLine) log(peerLine);
 
     const rows: QueryRow[] = [];
     const failures: string[] = [];
+    const check = (t: TargetName, server: ServerProcess, query: QueryDef, r: LoopResult): void => {
+      log(`  ${r.ok} ops in ${r.durationS.toFixed(1)} s: p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, ${r.opsPerSec.toFixed(2)} ops/s, failed ${r.failed}${r.timedOut ? ' (timed out)' : ''}`);
+      const exited = server.exited();
+      if (exited && t !== 'medplum-large') throw new Error(`${t} exited during ${query.name} (code ${exited.code}, signal ${exited.signal})\n${server.output()}`);
+      // A peer request past its limit is a result (a lower bound), not a broken measurement.
+      const failed = r.timedOut ? r.failed - 1 : r.failed;
+      if ((r.ok === 0 && !r.timedOut) || failed / Math.max(1, r.ok + failed) > MAX_FAILURE_RATIO) {
+        failures.push(`${query.name} on ${t}: ok=${r.ok} failed=${r.failed} ${JSON.stringify(r.statusCodes)} ${r.errorSamples.join(' | ')}`);
+      }
+      if (query.walk && r.ok > 0 && r.meanEntries < WALK_RESULTS) log(`  note: walks read ${r.meanEntries.toFixed(0)} entries, fewer than ${WALK_RESULTS}`);
+    };
+
     for (const query of QUERIES.filter((q) => s.queries.includes(q.name))) {
       const paths: Partial<Record<TargetName, string[]>> = {
         'custodian-large': requestPaths(query, large.summaries, s.paths),
         'custodian-small': requestPaths(query, small.summaries, s.paths),
         ...(peer ? { 'medplum-large': requestPaths(query, large.summaries, s.paths) } : {}),
       };
-      log(`${query.name}: pre-flight ...`);
-      const pre = await preflight(query, servers, paths, s.timeoutMs);
-      if (pre.check && pre.check.mismatches.length > 0) log(`  custodian and the peer disagree: ${pre.check.mismatches.join(' | ')}`);
       const results: Partial<Record<TargetName, LoopResult>> = {};
-      for (const t of TARGETS) {
-        const server = servers[t];
-        if (!server) continue;
+      const firstPageEntries: Partial<Record<TargetName, number>> = {};
+      const answers: Partial<Record<TargetName, Answer[]>> = {};
+
+      for (const t of ['custodian-large', 'custodian-small'] as const) {
+        const server = servers[t] as ServerProcess;
+        const tPaths = paths[t] as string[];
+        log(`${query.name} on ${t}: pre-flight, then load ...`);
+        answers[t] = await firstAnswers(t, server, query, tPaths, s.timeoutMs);
+        firstPageEntries[t] = meanMatches(answers[t]);
+        if (firstPageEntries[t] === 0) log(`  warning: the pre-flight requests matched nothing`);
         const base = new URL(server.baseUrl);
-        const isPeer = t === 'medplum-large';
-        log(`${query.name} on ${t} ...`);
         const r = await runClosedLoop({
           origin: base.origin,
           basePath: base.pathname,
           connections: s.connections,
-          paths: paths[t] as string[],
-          ...(query.walk ? { walk: { results: WALK_RESULTS, offsetFallback: isPeer } } : {}),
-          seconds: isPeer ? s.peerSeconds : s.seconds,
+          paths: tPaths,
+          ...(query.walk ? { walk: { results: WALK_RESULTS, offsetFallback: false } } : {}),
+          seconds: s.seconds,
           minOps: s.minOps,
           maxOps: s.maxOps,
-          // The pre-flight already warmed the peer; its scans take seconds each.
-          warmupOps: isPeer ? 0 : s.warmupOps,
+          warmupOps: s.warmupOps,
           timeoutMs: s.timeoutMs,
         });
         results[t] = r;
-        log(`  ${r.ok} ops in ${r.durationS.toFixed(1)} s: p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, ${r.opsPerSec.toFixed(1)} ops/s, failed ${r.failed}`);
-        const exited = server.exited();
-        if (exited) throw new Error(`${t} exited during ${query.name} (code ${exited.code}, signal ${exited.signal})\n${server.output()}`);
-        if (r.ok === 0 || r.failed / (r.ok + r.failed) > MAX_FAILURE_RATIO) {
-          failures.push(`${query.name} on ${t}: ok=${r.ok} failed=${r.failed} ${JSON.stringify(r.statusCodes)} ${r.errorSamples.join(' | ')}`);
+        check(t, server, query, r);
+      }
+
+      let checked: CheckResult | undefined;
+      if (peer) {
+        const t = 'medplum-large';
+        const tPaths = paths[t] as string[];
+        // Any reload happens here, while the Custodian servers are idle.
+        const server = await peer.get();
+        log(`${query.name} on ${t}: pre-flight (limit ${s.peerTimeoutMs / 1000} s per request), then load ...`);
+        let pre: Answer[] | undefined;
+        try {
+          pre = await firstAnswers(t, server, query, tPaths, s.peerTimeoutMs);
+        } catch (err) {
+          if (!(err instanceof RequestTimeout)) throw err;
+          results[t] = timedOutResult(s.peerTimeoutMs, err.message);
+          log(`  no answer within ${s.peerTimeoutMs / 1000} s; restarting the peer`);
+          await peer.abandon();
         }
-        if (query.walk && r.ok > 0 && r.meanEntries < WALK_RESULTS) log(`  note: walks read ${r.meanEntries.toFixed(0)} entries, fewer than ${WALK_RESULTS}`);
+        if (pre) {
+          answers[t] = pre;
+          firstPageEntries[t] = meanMatches(pre);
+          checked = compareAnswers(query, tPaths, answers['custodian-large'] ?? [], pre);
+          if (checked.mismatches.length > 0) log(`  custodian and the peer disagree: ${checked.mismatches.join(' | ')}`);
+          const base = new URL(server.baseUrl);
+          const r = await runClosedLoop({
+            origin: base.origin,
+            basePath: base.pathname,
+            connections: s.peerConnections,
+            // The pre-flight requests were its warm-up; measure from the next path on.
+            paths: [...tPaths.slice(CHECK_REQUESTS), ...tPaths.slice(0, CHECK_REQUESTS)],
+            ...(query.walk ? { walk: { results: WALK_RESULTS, offsetFallback: true } } : {}),
+            seconds: s.peerSeconds,
+            minOps: s.minOps,
+            maxOps: s.maxOps,
+            warmupOps: 0,
+            timeoutMs: s.peerTimeoutMs,
+            stopOnTimeout: true,
+          });
+          results[t] = r;
+          check(t, server, query, r);
+          if (r.timedOut) {
+            log(`  a request ran past ${s.peerTimeoutMs / 1000} s; restarting the peer`);
+            await peer.abandon();
+          }
+        }
       }
       rows.push({
         name: query.name,
         label: query.label,
         paths: Object.fromEntries(Object.entries(paths).map(([k, v]) => [k, v.length])),
         results,
-        ...pre,
+        firstPageEntries,
+        ...(checked ? { check: checked } : {}),
       });
     }
 
@@ -232,7 +313,7 @@ async function main(): Promise<number> {
       machine: { cpus: cpus().length, node: process.version, platform: `${process.platform}-${process.arch}`, loadAvg: loadAtStart },
       settings: { ...s, visits: `${s.visits.min}-${s.visits.max}` },
       stores: { large: large.info, small: small.info },
-      ...(peerLine ? { peer: { loadLine: peerLine } } : {}),
+      ...(peer ? { peer: { loadLines: peer.loadLines } } : {}),
       rows,
       failures,
     };
@@ -245,7 +326,8 @@ async function main(): Promise<number> {
     log(`results written to ${join(resultsDir, 'search-latest.json')}`);
     return failures.length > 0 ? 1 : 0;
   } finally {
-    await Promise.all(Object.values(servers).map((srv) => srv.stop().catch((err: unknown) => log(`stopping ${srv.name}: ${(err as Error).message}`))));
+    const all = [...Object.values(servers), ...(peer?.current() ? [peer.current() as ServerProcess] : [])];
+    await Promise.all(all.map((srv) => srv.stop().catch((err: unknown) => log(`stopping ${srv.name}: ${(err as Error).message}`))));
     killAllChildrenNow();
     removeWorkDir();
     if (s.keepData) log(`kept ${workDir}`);

@@ -118,6 +118,9 @@ const server = createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 60_000;
+// A scan over a large repository blocks the event loop for a long time; requests queued behind
+// it must not be dropped by Node's default 300 s limit on receiving a request.
+server.requestTimeout = 0;
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;

@@ -85,6 +85,9 @@ describe('keysetFilter', () => {
     assert.throws(bad([[1], 'a']), is400);
     assert.throws(bad([Number.NaN, 'a']), is400);
     assert.throws(() => checkPosition([], 'x' as unknown as unknown[]), is400);
+    assert.throws(bad([1, null]), is400, 'an id is a string');
+    assert.throws(bad([1, 7]), is400, 'an id is a string');
+    assert.throws(() => checkPosition([['lastUpdatedMs', 1]], ['2024', 'a']), is400);
     assert.doesNotThrow(bad([null, 'a']));
   });
 

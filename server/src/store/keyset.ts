@@ -140,19 +140,26 @@ export function keysetFilter(sort: readonly SortKey[], after: readonly unknown[]
 }
 
 /**
- * A keyset position must have one scalar per effective sort key. Positions come back from
- * clients inside cursors, so anything else is a 400, and no object can reach an operator slot.
+ * A keyset position must have one scalar per effective sort key (a string for `id`, a number
+ * for `lastUpdatedMs`). Positions come back from clients inside cursors, so anything else is a
+ * 400, and no object can reach an operator slot.
  */
 export function checkPosition(sort: readonly SortKey[], after: readonly unknown[]): void {
   const keys = effectiveSort(sort);
   if (!Array.isArray(after) || after.length !== keys.length) {
     throw new FhirError('bad-request', 'Invalid paging position: it does not match the search sort order');
   }
-  for (const v of after) {
-    if (!(v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)))) {
-      throw new FhirError('bad-request', 'Invalid paging position: unexpected value');
-    }
-  }
+  after.forEach((v, i) => {
+    const field = keys[i]![0];
+    // Fields of a known type must hold it: a keyset condition compares within one BSON type.
+    const ok =
+      field === 'id'
+        ? typeof v === 'string'
+        : field === 'lastUpdatedMs'
+          ? typeof v === 'number' && Number.isFinite(v)
+          : v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
+    if (!ok) throw new FhirError('bad-request', 'Invalid paging position: unexpected value');
+  });
 }
 
 /** Matches no document: both engines store `id` on every document. */

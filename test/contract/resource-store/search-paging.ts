@@ -133,6 +133,13 @@ export function searchPagingContract(ctx: StoreContext): void {
         ctx.store.search({ resourceType: 'Observation', filter: {}, sort: [['idx.value', 1]], limit: 10, after: ['o02'] }),
         (err: unknown) => (err as { code?: string }).code === 'bad-request',
       );
+      for (const after of [[5], [null], [{ $gt: '' }]]) {
+        await assert.rejects(
+          ctx.store.search({ resourceType: 'Observation', filter: {}, limit: 10, after }),
+          (err: unknown) => (err as { code?: string }).code === 'bad-request',
+          JSON.stringify(after),
+        );
+      }
     });
 
     it('idsOnly returns the version fields without resource bodies', async () => {

@@ -148,12 +148,11 @@ class SearchRun {
 
   /** Default order: walk ids from the position and stop once the page is full. */
   private streamById(driver: Exclude<Driver, { kind: 'set' }>, dir: 1 | -1): SearchOutcome {
-    const afterId = this.query.after ? (this.query.after[0] as string | null) : undefined;
     const wanted = this.skip + this.limit;
     const matches: SearchOutcome['matches'] = [];
-    // Missing sorts last descending, so nothing follows a null position there.
-    if (wanted === 0 || (afterId === null && dir === -1)) return { matches };
-    const from = afterId ?? undefined;
+    // checkPosition made an id position a string.
+    const from = this.query.after?.[0] as string | undefined;
+    if (wanted === 0) return { matches };
     const docs = driver ? this.docsOf(this.streamIds(driver.candidates, dir, from)) : this.typeInOrder(from, dir);
     let seen = 0;
     for (const doc of docs) {

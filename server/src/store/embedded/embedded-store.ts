@@ -30,9 +30,9 @@ import { updatePostings, type PostingKey } from './postings.js';
  *                                           resource kept as its JSON text: a read sends it as
  *                                           is, and the object is parsed only when asked for
  *   search    [type, id]                  → the StoredDocument minus `resource`, live resources
- *                                           only: searches scan small documents and decode
- *                                           resources only for the page they return; reads
- *                                           decode no index values
+ *                                           only: searches evaluate their filter on these
+ *                                           and decode resources only for the page they
+ *                                           return; reads decode no index values
  *   postings  [type, path, value, id]     → null: every index value of every search document
  *                                           (postings.ts), written in the same transaction as
  *                                           the search document; searches pick the documents
