@@ -20,7 +20,7 @@ import type {
 } from '../../server/src/store/resource-store.js';
 
 /** The port methods that can cross: everything except `scan` (an iterator) and the lifecycle. */
-const FORWARDED = ['readCurrent', 'readVersion', 'commit', 'search', 'history', 'updateIndex'] as const;
+const FORWARDED = ['readCurrent', 'readVersion', 'commit', 'search', 'history', 'updateIndex', 'readSetting', 'writeSetting'] as const;
 type Forwarded = (typeof FORWARDED)[number];
 
 interface Call {
@@ -102,6 +102,12 @@ export class RemoteStore implements ResourceStore {
   }
   updateIndex(resourceType: string, entries: Array<{ id: string; index: IndexValues }>): Promise<void> {
     return this.call('updateIndex', resourceType, entries);
+  }
+  readSetting(key: string): Promise<string | undefined> {
+    return this.call('readSetting', key);
+  }
+  writeSetting(key: string, value: string): Promise<void> {
+    return this.call('writeSetting', key, value);
   }
   async close(): Promise<void> {
     this.port.close();

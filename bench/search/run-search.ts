@@ -14,7 +14,7 @@ import { fetchBundle, matchCount, RequestTimeout, runClosedLoop, type LoopResult
 import { QUERIES, WALK_RESULTS, requestPaths, type QueryDef } from './queries.js';
 import { formatSearchReport, TARGETS, type CheckResult, type QueryRow, type SearchBenchReport, type StoreInfo, type TargetName } from './search-report.js';
 import { patientsFor, readSettings, type SearchBenchSettings } from './settings.js';
-import { cacheEntry, cacheKey, pruneStale, readManifest, writeManifest, type StoreManifest } from './store-cache.js';
+import { LAYOUT, cacheEntry, cacheKey, pruneStale, readManifest, writeManifest, type StoreManifest } from './store-cache.js';
 import type { PatientSummary } from './patient-summary.js';
 import { startCustodian } from '../servers/custodian.js';
 import { killAllChildrenNow, spawnServer, type ServerProcess } from '../servers/spawn.js';
@@ -51,7 +51,7 @@ async function largeStore(s: SearchBenchSettings): Promise<Store> {
   const built: BuiltStore = await buildStore({ dataDir: entry.dataDir, seed: s.seed, visits: s.visits, patients, workers: s.workers, ndjsonDir: entry.ndjsonDir, log });
   const manifest: StoreManifest = {
     key,
-    layout: 1,
+    layout: LAYOUT,
     createdAt: new Date().toISOString(),
     seed: s.seed,
     visits: s.visits,

@@ -30,7 +30,7 @@ export const CACHE_INPUTS = [
 ];
 
 /** Bumped when the cache layout itself changes. */
-const LAYOUT = 1;
+export const LAYOUT = 1;
 
 export interface StoreManifest {
   key: string;

@@ -10,6 +10,7 @@ import { KeyedLock } from './fhir/keyed-lock.js';
 import { CursorCodec } from './fhir/search-results/cursor.js';
 import { loadCursorKey } from './fhir/search-results/cursor-key.js';
 import type { FhirHandler } from './fhir/fhir-request.js';
+import { reindexIfDefinitionsChanged } from './fhir/search/reindex.js';
 import { syncConformanceResources } from './fhir/sync-conformance.js';
 import { createEmbeddedStore } from './store/embedded/embedded-store.js';
 import type { ResourceStore } from './store/resource-store.js';
@@ -30,12 +31,26 @@ export const PROFILES_DIR = resolve(fileURLToPath(new URL('../../fhir-profiles',
  * nothing below it reads the environment. The MongoDB engine is imported only when selected,
  * so the default configuration never loads the driver.
  */
-export async function openDependencies(config: Config, logger: Logger): Promise<Dependencies> {
+export interface OpenOptions {
+  /**
+   * 'auto' (default): reindex before serving when the search definitions changed since the
+   * store was indexed. 'skip': leave it to the caller (the reindex command does it itself).
+   */
+  reindex?: 'auto' | 'skip';
+}
+
+export async function openDependencies(config: Config, logger: Logger, opts: OpenOptions = {}): Promise<Dependencies> {
   const defs = loadDefinitions(PROFILES_DIR);
   // Before the store opens, so a bad key file stops start-up without leaving the store open.
   const cursors = new CursorCodec(loadCursorKey({ dataDir: config.dataDir, ...(config.cursorSecret !== undefined ? { secret: config.cursorSecret } : {}) }));
   const store = await openStore(config, logger);
   await store.init();
+  try {
+    if (opts.reindex !== 'skip') await reindexIfDefinitionsChanged(store, defs, logger);
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw err;
+  }
   const ctx: FhirContext = {
     store,
     defs,

@@ -159,5 +159,12 @@ export interface ResourceStore {
   scan(resourceType: string): AsyncIterable<StoredDocument>;
   /** Replaces the index values of current documents (reindex); does not create versions. */
   updateIndex(resourceType: string, entries: Array<{ id: string; index: IndexValues }>): Promise<void>;
+  /**
+   * Small durable settings that describe the stored data itself (e.g. the fingerprint of the
+   * search definitions the index values were computed with), kept with the data so every
+   * process sharing the store sees the same answer.
+   */
+  readSetting(key: string): Promise<string | undefined>;
+  writeSetting(key: string, value: string): Promise<void>;
   close(): Promise<void>;
 }

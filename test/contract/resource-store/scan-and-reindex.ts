@@ -72,4 +72,16 @@ export function scanAndReindexContract(ctx: StoreContext): void {
       assert.deepEqual(await collect(ctx.store.scan('Patient')), []);
     });
   });
+
+  describe('settings', () => {
+    it('are absent until written, then read back; a write replaces the value', async () => {
+      assert.equal(await ctx.store.readSetting('search-index-fingerprint'), undefined);
+      await ctx.store.writeSetting('search-index-fingerprint', 'abc');
+      await ctx.store.writeSetting('other', 'x');
+      assert.equal(await ctx.store.readSetting('search-index-fingerprint'), 'abc');
+      await ctx.store.writeSetting('search-index-fingerprint', 'def');
+      assert.equal(await ctx.store.readSetting('search-index-fingerprint'), 'def');
+      assert.equal(await ctx.store.readSetting('other'), 'x');
+    });
+  });
 }

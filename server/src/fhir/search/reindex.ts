@@ -83,3 +83,29 @@ export function definitionsFingerprint(defs: Definitions): string {
   }
   return hash.digest('hex');
 }
+
+/** The store setting holding the fingerprint its index values were computed with. */
+export const INDEX_FINGERPRINT_SETTING = 'search-index-fingerprint';
+
+type IndexedStore = Pick<ResourceStore, 'scan' | 'updateIndex' | 'readSetting' | 'writeSetting'>;
+
+/** Reindexes everything and records the fingerprint the values now correspond to. */
+export async function reindexStore(store: IndexedStore, defs: Definitions, logger?: ReindexLogger): Promise<ReindexReport> {
+  const fingerprint = definitionsFingerprint(defs);
+  const report = await reindexAll(store, defs, logger);
+  await store.writeSetting(INDEX_FINGERPRINT_SETTING, fingerprint);
+  return report;
+}
+
+/**
+ * Start-up check: when the SearchParameters (base R4, project ones in fhir-profiles/) or the
+ * index shapes changed since the store was indexed — or the store predates fingerprints —
+ * every document is reindexed before the server takes requests, so no search runs on stale
+ * values. Returns undefined when the index was already current.
+ */
+export async function reindexIfDefinitionsChanged(store: IndexedStore, defs: Definitions, logger?: ReindexLogger): Promise<ReindexReport | undefined> {
+  const recorded = await store.readSetting(INDEX_FINGERPRINT_SETTING);
+  if (recorded === definitionsFingerprint(defs)) return undefined;
+  logger?.info({ recorded: recorded ?? null }, 'search definitions changed since the store was indexed: reindexing');
+  return reindexStore(store, defs, logger);
+}

@@ -40,6 +40,7 @@ import { updatePostings, type PostingKey } from './postings.js';
  *   versions  [type, id, versionNumber]   → StoredRecord
  *   typeLog   [type, lastUpdatedMs, seq]  → [id, versionNumber]   (type history, newest first)
  *   meta      'seq'                       → last sequence number
+ *   settings  key                         → string (readSetting/writeSetting)
  *             'postings'                  → format of the postings db; when it differs from
  *                                           POSTINGS_FORMAT (a store written before postings
  *                                           existed) init() rebuilds them from the search docs
@@ -73,6 +74,7 @@ class EmbeddedStore implements ResourceStore {
   private versions!: Database<StoredRecord, [string, string, number]>;
   private typeLog!: Database<[string, number], [string, number, number]>;
   private meta!: Database<number, string>;
+  private settings!: Database<string, string>;
   private postings!: Database<null, PostingKey>;
 
   constructor(private readonly opts: EmbeddedStoreOptions) {}
@@ -88,6 +90,7 @@ class EmbeddedStore implements ResourceStore {
     this.typeLog = this.root.openDB({ name: 'type-log' });
     this.meta = this.root.openDB({ name: 'meta' });
     this.postings = this.root.openDB({ name: 'postings' });
+    this.settings = this.root.openDB({ name: 'settings' });
     await this.ensurePostings();
   }
 
@@ -231,6 +234,15 @@ class EmbeddedStore implements ResourceStore {
         updatePostings(this.postings, resourceType, e.id, doc, next);
       }
     });
+    await this.root.flushed;
+  }
+
+  async readSetting(key: string): Promise<string | undefined> {
+    return this.settings.get(key);
+  }
+
+  async writeSetting(key: string, value: string): Promise<void> {
+    await this.settings.put(key, value);
     await this.root.flushed;
   }
 

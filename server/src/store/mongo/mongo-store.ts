@@ -220,6 +220,19 @@ class MongoStore implements ResourceStore {
     });
   }
 
+  readSetting(key: string): Promise<string | undefined> {
+    return this.guard('readSetting', async () => {
+      const doc = await this.settingsCollection().findOne({ _id: key });
+      return typeof doc?.value === 'string' ? doc.value : undefined;
+    });
+  }
+
+  writeSetting(key: string, value: string): Promise<void> {
+    return this.guard('writeSetting', async () => {
+      await this.settingsCollection().updateOne({ _id: key }, { $set: { value } }, { upsert: true });
+    });
+  }
+
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
@@ -235,6 +248,11 @@ class MongoStore implements ResourceStore {
   private db(): Db {
     this.mongo();
     return this.database!;
+  }
+
+  /** Not a resource type name (they start with a capital letter), so never mistaken for one. */
+  private settingsCollection() {
+    return this.db().collection<{ _id: string; value: string }>('custodian_settings');
   }
 
   private currentCollection(resourceType: string) {
