@@ -227,6 +227,7 @@ async function main(): Promise<number> {
         ...(peer ? { 'medplum-large': requestPaths(query, large.summaries, s.paths) } : {}),
       };
       const results: Partial<Record<TargetName, LoopResult>> = {};
+      const throughput: Partial<Record<TargetName, LoopResult>> = {};
       const firstPageEntries: Partial<Record<TargetName, number>> = {};
       const answers: Partial<Record<TargetName, Answer[]>> = {};
 
@@ -238,20 +239,29 @@ async function main(): Promise<number> {
         firstPageEntries[t] = meanMatches(answers[t]);
         if (firstPageEntries[t] === 0) log(`  warning: the pre-flight requests matched nothing`);
         const base = new URL(server.baseUrl);
-        const r = await runClosedLoop({
-          origin: base.origin,
-          basePath: base.pathname,
-          connections: s.connections,
-          paths: tPaths,
-          ...(query.walk ? { walk: { results: WALK_RESULTS, offsetFallback: false } } : {}),
-          seconds: s.seconds,
-          minOps: s.minOps,
-          maxOps: s.maxOps,
-          warmupOps: s.warmupOps,
-          timeoutMs: s.timeoutMs,
-        });
+        const run = (connections: number, warmupOps: number): Promise<LoopResult> =>
+          runClosedLoop({
+            origin: base.origin,
+            basePath: base.pathname,
+            connections,
+            paths: tPaths,
+            ...(query.walk ? { walk: { results: WALK_RESULTS, offsetFallback: false } } : {}),
+            seconds: s.seconds,
+            minOps: s.minOps,
+            maxOps: s.maxOps,
+            warmupOps,
+            timeoutMs: s.timeoutMs,
+          });
+        // Latency from one client (no queueing inside the server), throughput from several.
+        const r = await run(1, s.warmupOps);
         results[t] = r;
         check(t, server, query, r);
+        if (s.connections > 1) {
+          log(`  throughput with ${s.connections} connections ...`);
+          const tr = await run(s.connections, 0);
+          throughput[t] = tr;
+          check(t, server, query, tr);
+        }
       }
 
       let checked: CheckResult | undefined;
@@ -279,7 +289,7 @@ async function main(): Promise<number> {
           const r = await runClosedLoop({
             origin: base.origin,
             basePath: base.pathname,
-            connections: s.peerConnections,
+            connections: 1,
             // The pre-flight requests were its warm-up; measure from the next path on.
             paths: [...tPaths.slice(CHECK_REQUESTS), ...tPaths.slice(0, CHECK_REQUESTS)],
             ...(query.walk ? { walk: { results: WALK_RESULTS, offsetFallback: true } } : {}),
@@ -303,6 +313,7 @@ async function main(): Promise<number> {
         label: query.label,
         paths: Object.fromEntries(Object.entries(paths).map(([k, v]) => [k, v.length])),
         results,
+        throughput,
         firstPageEntries,
         ...(checked ? { check: checked } : {}),
       });

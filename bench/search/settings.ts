@@ -11,16 +11,16 @@ export interface SearchBenchSettings {
   seed: number;
   visits: VisitRange;
   workers: number;
+  /**
+   * Connections of the throughput run against Custodian. Latency is always measured with one
+   * client; the peer, single-threaded and CPU-bound, gets one connection for both (more would
+   * only queue behind its scans).
+   */
   connections: number;
   /** Time cap per query per Custodian store. */
   seconds: number;
   /** Time cap per query for the peer, whose scans take seconds at 1M. */
   peerSeconds: number;
-  /**
-   * The peer is single-threaded and CPU-bound, so more connections only queue behind its scans
-   * (and make its latency look worse); it is loaded with this many.
-   */
-  peerConnections: number;
   /** Per peer request; past it the query's peer figure is a lower bound and the peer is restarted. */
   peerTimeoutMs: number;
   minOps: number;
@@ -85,7 +85,6 @@ export function readSettings(env: NodeJS.ProcessEnv, benchDir: string): SearchBe
     connections: Math.floor(num(env, 'BENCH_SEARCH_CONNECTIONS', 4, 1)),
     seconds: num(env, 'BENCH_SEARCH_SECONDS', 10, 0.5),
     peerSeconds: num(env, 'BENCH_SEARCH_PEER_SECONDS', 20, 0.5),
-    peerConnections: Math.floor(num(env, 'BENCH_SEARCH_PEER_CONNECTIONS', 1, 1)),
     peerTimeoutMs: num(env, 'BENCH_SEARCH_PEER_TIMEOUT_SECONDS', 60, 1) * 1000,
     minOps: Math.floor(num(env, 'BENCH_SEARCH_MIN_OPS', 3, 1)),
     maxOps: Math.floor(num(env, 'BENCH_SEARCH_MAX_OPS', 1_000_000, 1)),
