@@ -13,6 +13,9 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { VisitRange } from '../../fixtures/population/index.js';
+import { PROFILES_DIR } from '../../server/src/dependencies.js';
+import { loadDefinitions } from '../../server/src/fhir/definitions.js';
+import { reindexIfDefinitionsChanged } from '../../server/src/fhir/search/reindex.js';
 import { createEmbeddedStore } from '../../server/src/store/embedded/embedded-store.js';
 import type { LoadTask, LoadWorkerData, WorkerMessage } from './load-worker.js';
 import type { PatientSummary } from './patient-summary.js';
@@ -64,6 +67,9 @@ const WORKER_ENTRY = new URL('./load-worker.ts', import.meta.url).href;
 export async function buildStore(opts: BuildOptions): Promise<BuiltStore> {
   const store = createEmbeddedStore({ path: join(opts.dataDir, 'store') });
   await store.init();
+  // As the server's start-up does on an empty store: record the definitions fingerprint the
+  // index values are computed with, so the server does not reindex everything on first start.
+  await reindexIfDefinitionsChanged(store, loadDefinitions(PROFILES_DIR));
   const nWorkers = Math.max(1, opts.workers);
   const chunk = Math.max(1, opts.chunk ?? 20);
   const ndjsonFiles: string[] = [];
