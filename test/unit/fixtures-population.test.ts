@@ -100,6 +100,23 @@ describe('synthetic population: determinism', () => {
     assert.throws(() => generatePopulation({ patients: 1, seed: 1.5 }), RangeError);
     assert.throws(() => generatePopulation({ patients: 1, seed: 1, start: -3 }), RangeError);
     assert.throws(() => generatePopulation({ patients: 1, seed: 1, asOf: 'yesterday' }), RangeError);
+    assert.throws(() => generatePopulation({ patients: 1, seed: 1, visits: { min: 0, max: 2 } }), RangeError);
+    assert.throws(() => generatePopulation({ patients: 1, seed: 1, visits: { min: 5, max: 4 } }), RangeError);
+  });
+
+  it('visits: the default range is the explicit 2–6, and a wider one yields more encounters per patient', () => {
+    const encounters = (visits?: { min: number; max: number }): number[] =>
+      generatePopulation({ patients: 12, seed: 5, ...(visits ? { visits } : {}) })
+        .slice(1)
+        .map((b) => ofType(b, 'Encounter').length);
+    assert.deepEqual(
+      JSON.stringify(generatePopulation({ patients: 5, seed: 5 })),
+      JSON.stringify(generatePopulation({ patients: 5, seed: 5, visits: { min: 2, max: 6 } })),
+    );
+    const wide = encounters({ min: 9, max: 9 });
+    assert.ok(wide.every((n) => n >= 9), `every patient has at least its 9 visits' encounters: ${wide}`);
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    assert.ok(sum(wide) > sum(encounters()), 'more visits, more encounters');
   });
 
   it('the PRNG is a pure function of its seed and draws v4 UUIDs', () => {
