@@ -23,6 +23,12 @@ export interface IncludeParam {
 const NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
 
 /**
+ * Most distinct `_include`/`_revinclude` values one search may carry. Each costs queries on
+ * every round of iteration, so repeats are merged and a longer list is refused as too costly.
+ */
+export const MAX_INCLUDE_PARAMS = 50;
+
+/**
  * Parses every `_include`/`_revinclude` in the query. Malformed values are a 400; a value that
  * is well formed but names something this server does not know goes to `unsupported` (strict:
  * 400, lenient: a warning).
@@ -33,6 +39,7 @@ export function parseIncludes(
   unsupported: (message: string, param: string) => void,
 ): IncludeParam[] {
   const out: IncludeParam[] = [];
+  const seen = new Set<string>();
   for (const [key, values] of Object.entries(query)) {
     const [name, modifier, ...rest] = key.split(':');
     if (name !== '_include' && name !== '_revinclude') continue;
@@ -44,7 +51,15 @@ export function parseIncludes(
     }
     for (const raw of values) {
       const p = parseOne(defs, kind, modifier !== undefined, raw, key, unsupported);
-      if (p) out.push(p);
+      if (!p) continue;
+      const id = JSON.stringify([p.kind, p.iterate, p.sourceType, p.param, p.targetType ?? '']);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      out.push(p);
+      if (out.length > MAX_INCLUDE_PARAMS) {
+        const text = `A search may carry at most ${MAX_INCLUDE_PARAMS} distinct _include/_revinclude values`;
+        throw new FhirError('bad-request', text, key, [{ severity: 'error', code: 'too-costly', details: { text }, expression: [key] }]);
+      }
     }
   }
   return out;

@@ -106,14 +106,20 @@ export async function runSearch(ctx: FhirContext, req: FhirRequest, scope: Searc
  * types"). Anything else is removed from the query and reported.
  */
 function keepCommonParameters(ctx: FhirContext, types: readonly string[], query: Record<string, string[]>, unsupported: (message: string, param: string) => void): void {
-  const common = (code: string): boolean => code === '_id' || code === '_lastUpdated' || types.every((t) => ctx.defs.searchParameters(t)[code] !== undefined);
+  // The compiler answers these for every type; they are not SearchParameters in the definitions.
+  const everywhere = new Set(['_id', '_lastUpdated', '_text', '_list']);
+  const common = (code: string): boolean => everywhere.has(code) || types.every((t) => Object.hasOwn(ctx.defs.searchParameters(t), code));
   for (const key of Object.keys(query)) {
     if (key === '_sort') {
-      const codes = (query[key] ?? []).flatMap((v) => v.split(',')).map((c) => c.replace(/^-/, ''));
-      const bad = codes.filter((c) => !common(c));
+      // Only the keys that are not common are dropped, as a type-level search drops only the
+      // keys it cannot sort by: the remaining keys still order the results.
+      const keys = (query[key] ?? []).flatMap((v) => v.split(','));
+      const bad = keys.filter((k) => !common(k.replace(/^-/, '')));
       if (bad.length > 0) {
-        unsupported(`_sort: '${bad.join(', ')}' is not a search parameter of every type searched`, '_sort');
-        delete query[key];
+        unsupported(`_sort: '${bad.map((k) => k.replace(/^-/, '')).join(', ')}' is not a search parameter of every type searched`, '_sort');
+        const good = keys.filter((k) => common(k.replace(/^-/, '')));
+        if (good.length > 0) query[key] = [good.join(',')];
+        else delete query[key];
       }
       continue;
     }

@@ -16,6 +16,13 @@ import { searchParameter } from './search-parameter.js';
 /** Most ids one sub-search may contribute; beyond it the search is refused as too costly. */
 export const SUBQUERY_LIMIT = 10_000;
 
+/**
+ * Most links (`.` chains and `_has:` levels together) one parameter may have. Each link is a
+ * sub-search of up to SUBQUERY_LIMIT ids, compiled recursively, so without a bound a long key
+ * (a POST form body may hold megabytes) costs unbounded work and exhausts the stack.
+ */
+export const MAX_CHAIN_LINKS = 16;
+
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 /** What the chain compilers need from the compiler that calls them. */
@@ -33,6 +40,7 @@ export interface KeyCompiler {
  * `ref` points at a match. `rest` may itself be chained, to any depth.
  */
 export async function compileChain(c: KeyCompiler, resourceType: string, key: string, value: string): Promise<Doc | undefined> {
+  checkLinks(key);
   const dot = key.indexOf('.');
   const head = key.slice(0, dot);
   const rest = key.slice(dot + 1);
@@ -67,6 +75,7 @@ export async function compileChain(c: KeyCompiler, resourceType: string, key: st
  * points at through its reference parameter `ref`. `rest` may be another `_has` or a chain.
  */
 export async function compileHas(c: KeyCompiler, resourceType: string, key: string, value: string): Promise<Doc | undefined> {
+  checkLinks(key);
   const m = /^_has:([A-Za-z]+):([A-Za-z0-9_-]+):(.+)$/.exec(key);
   if (!m) return c.unsupported(`Invalid reverse chain '${key}': expected _has:Type:reference-parameter:parameter`, key);
   const [, type, ref, rest] = m as unknown as [string, string, string, string];
@@ -130,6 +139,17 @@ function leadingCode(key: string): string {
 const COMMON = new Set(['_id', '_lastUpdated', '_has', '_list', '_text']);
 function knows(defs: Definitions, type: string, code: string): boolean {
   return COMMON.has(code) || searchParameter(defs, type, code) !== undefined;
+}
+
+/** Refuses a key with more than MAX_CHAIN_LINKS links; it only counts, so a huge key costs one pass. */
+function checkLinks(key: string): void {
+  let links = 0;
+  for (let i = key.indexOf('.'); i >= 0; i = key.indexOf('.', i + 1)) links++;
+  for (let i = key.indexOf('_has:'); i >= 0; i = key.indexOf('_has:', i + 1)) links++;
+  if (links > MAX_CHAIN_LINKS) {
+    const text = `'${key.slice(0, 200)}${key.length > 200 ? '…' : ''}' chains through ${links} parameters; at most ${MAX_CHAIN_LINKS} are allowed`;
+    throw new FhirError('bad-request', text, key.slice(0, 200), [{ severity: 'error', code: 'too-costly', details: { text }, expression: [key.slice(0, 200)] }]);
+  }
 }
 
 function tooCostly(key: string): FhirError {

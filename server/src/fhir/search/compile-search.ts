@@ -46,9 +46,25 @@ export interface CompileOptions {
   store: Pick<ResourceStore, 'search' | 'readCurrent'>;
 }
 
+/**
+ * Most search values one search may hold: every parameter counts its comma-separated
+ * alternatives. Each becomes clauses every candidate document is tested against (and chains,
+ * sub-searches), so the bound keeps a request's work proportional to something sane rather
+ * than to the size of a POST body.
+ */
+export const MAX_SEARCH_VALUES = 1000;
+
 export async function compileSearch(defs: Definitions, req: SearchRequest, opts: CompileOptions): Promise<CompiledSearch> {
   const compiler = new Compiler(defs, opts);
   const clauses: Doc[] = [];
+  let values = 0;
+  for (const f of req.filters ?? []) {
+    values += splitEscaped(f.value, ',').length;
+    if (values > MAX_SEARCH_VALUES) {
+      const text = `The search has more than ${MAX_SEARCH_VALUES} parameter values (comma-separated alternatives included); split it into several searches`;
+      throw new FhirError('bad-request', text, undefined, [{ severity: 'error', code: 'too-costly', details: { text } }]);
+    }
+  }
   for (const f of req.filters ?? []) {
     const { key, value } = rawFilter(f);
     // An empty value constrains nothing (e.g. a form field left blank).

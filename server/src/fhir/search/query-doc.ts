@@ -49,8 +49,12 @@ export function alternatives(value: string): string[] {
   return splitEscaped(value, ',').map(unescapeValue);
 }
 
+/**
+ * Client text as a regex matching it literally. NUL is written `\x00`: MongoDB refuses a
+ * pattern containing a NUL byte (an error, not a non-match), while both engines read `\x00`.
+ */
 export function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\0/g, '\\x00');
 }
 
 /** The comparison prefixes of R4 search (#prefix) for number, date and quantity. */

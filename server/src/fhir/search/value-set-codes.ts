@@ -22,12 +22,25 @@ type Reader = Pick<ResourceStore, 'search' | 'readCurrent'>;
  * is refused rather than silently matching less.
  */
 export async function valueSetCodes(store: Reader, ref: string): Promise<CodeSet> {
-  return expand(store, ref, new Set());
+  return expand(store, ref, new Set(), new Map());
 }
 
-async function expand(store: Reader, ref: string, seen: Set<string>): Promise<CodeSet> {
+/**
+ * `seen`: the ValueSets being expanded on the way here (a cycle is an error). `done`: every
+ * ValueSet already expanded in this call, so one included from many places (a diamond) is
+ * read and expanded once, not once per path (exponentially many). Results are never mutated.
+ */
+async function expand(store: Reader, ref: string, seen: Set<string>, done: Map<string, CodeSet>): Promise<CodeSet> {
   if (seen.has(ref)) throw new FhirError('bad-request', `ValueSet '${ref}' includes itself`);
+  const known = done.get(ref);
+  if (known) return known;
   seen.add(ref);
+  const codes = await expandOnce(store, ref, seen, done);
+  done.set(ref, codes);
+  return codes;
+}
+
+async function expandOnce(store: Reader, ref: string, seen: Set<string>, done: Map<string, CodeSet>): Promise<CodeSet> {
   const vs = await findValueSet(store, ref);
   if (vs.expansion?.contains) {
     const out: CodeSet = new Map();
@@ -37,12 +50,12 @@ async function expand(store: Reader, ref: string, seen: Set<string>): Promise<Co
   const include = vs.compose?.include ?? [];
   if (include.length === 0) throw new FhirError('bad-request', `ValueSet '${ref}' has neither an expansion nor a compose.include`);
   let out: CodeSet = new Map();
-  for (const inc of include) out = union(out, await includeCodes(store, ref, inc, seen));
-  for (const exc of vs.compose?.exclude ?? []) out = subtract(out, await includeCodes(store, ref, exc, seen));
+  for (const inc of include) out = union(out, await includeCodes(store, ref, inc, seen, done));
+  for (const exc of vs.compose?.exclude ?? []) out = subtract(out, await includeCodes(store, ref, exc, seen, done));
   return out;
 }
 
-async function includeCodes(store: Reader, ref: string, inc: ValueSetComposeInclude, seen: Set<string>): Promise<CodeSet> {
+async function includeCodes(store: Reader, ref: string, inc: ValueSetComposeInclude, seen: Set<string>, done: Map<string, CodeSet>): Promise<CodeSet> {
   if (inc.filter && inc.filter.length > 0) {
     const text = `ValueSet '${ref}' selects codes with a filter (${inc.filter.map((f) => `${f.property} ${f.op} ${f.value}`).join(', ')}), which this server cannot evaluate for :in/:not-in`;
     throw new FhirError('bad-request', text, undefined, [{ severity: 'error', code: 'not-supported', details: { text } }]);
@@ -55,7 +68,7 @@ async function includeCodes(store: Reader, ref: string, inc: ValueSetComposeIncl
   }
   let fromSets: CodeSet | undefined;
   for (const url of inc.valueSet ?? []) {
-    const codes = await expand(store, url, new Set(seen));
+    const codes = await expand(store, url, new Set(seen), done);
     // Several valueSets (and a system) in one include are intersected (R4 ValueSet.compose.include).
     fromSets = fromSets ? intersect(fromSets, codes) : codes;
   }
