@@ -29,6 +29,17 @@ const ConfigSchema = z
     SEED_ON_FIRST_START: bool.default(true),
     SEED_PATIENTS: z.coerce.number().int().min(0).max(100000).default(25),
     SEED: z.coerce.number().int().default(42),
+    AUTH_ISSUER: z.url().optional(),
+    AUTH_JWKS_URL: z.url().optional(),
+    AUTH_AUDIENCE: z.url().optional(),
+    AUTH_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(600).default(30),
+    ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86400).default(900),
+    REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(90 * 86400).default(30 * 86400),
+    TOKEN_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(100000).default(60),
+  })
+  .refine((c) => (c.AUTH_ISSUER === undefined) === (c.AUTH_JWKS_URL === undefined), {
+    message: 'AUTH_ISSUER and AUTH_JWKS_URL go together: set both to use an external identity provider, neither for the built-in authorization server',
+    path: ['AUTH_JWKS_URL'],
   })
   .refine((c) => c.DEFAULT_PAGE_SIZE <= c.MAX_PAGE_SIZE, {
     message: 'DEFAULT_PAGE_SIZE must not exceed MAX_PAGE_SIZE',
@@ -58,6 +69,27 @@ export interface Config {
   readonly seedOnFirstStart: boolean;
   readonly seedPatients: number;
   readonly seed: number;
+  readonly auth: AuthConfig;
+}
+
+/**
+ * Who issues access tokens. 'builtin': this server's own authorization server (SMART Backend
+ * Services and App Launch) at `<origin>/auth`, keys in DATA_DIR/keys. 'external': an identity
+ * provider given by issuer + JWKS URL; the built-in one is then not mounted.
+ */
+export interface AuthConfig {
+  readonly mode: 'builtin' | 'external';
+  /** Expected `iss` of access tokens. */
+  readonly issuer: string;
+  /** Only for 'external': where the issuer's signing keys are published. */
+  readonly jwksUrl?: string;
+  /** Expected `aud` of access tokens: the FHIR base URL unless configured. */
+  readonly audience: string;
+  readonly clockSkewSeconds: number;
+  readonly accessTokenTtlSeconds: number;
+  readonly refreshTokenTtlSeconds: number;
+  /** Token endpoint requests per minute per client address. */
+  readonly tokenRateLimitPerMinute: number;
 }
 
 export class ConfigError extends Error {}
@@ -94,6 +126,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     seedOnFirstStart: e.SEED_ON_FIRST_START,
     seedPatients: e.SEED_PATIENTS,
     seed: e.SEED,
+    auth: Object.freeze({
+      mode: e.AUTH_ISSUER ? ('external' as const) : ('builtin' as const),
+      issuer: (e.AUTH_ISSUER ?? `${new URL(baseUrl).origin}/auth`).replace(/\/+$/, ''),
+      ...(e.AUTH_JWKS_URL ? { jwksUrl: e.AUTH_JWKS_URL } : {}),
+      audience: (e.AUTH_AUDIENCE ?? baseUrl).replace(/\/+$/, ''),
+      clockSkewSeconds: e.AUTH_CLOCK_SKEW_SECONDS,
+      accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+      tokenRateLimitPerMinute: e.TOKEN_RATE_LIMIT_PER_MINUTE,
+    }),
   });
 }
 
