@@ -27,12 +27,15 @@ export interface LoadSpec {
   connections: number;
   seconds: number;
   request: { kind: 'cycle-get'; paths: readonly string[] } | { kind: 'post'; path: string; body: string };
+  /** Sent with every request (Custodian's bearer token; the same bytes go to every server). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 const FHIR_HEADERS = { accept: 'application/fhir+json' };
 
 /** One autocannon run against one server; the parent process generates load, the server is a child. */
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  const headers = { ...FHIR_HEADERS, ...spec.headers };
   let requests: AutocannonRequest[];
   if (spec.request.kind === 'cycle-get') {
     const paths = spec.request.paths;
@@ -41,7 +44,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     requests = [
       {
         method: 'GET',
-        headers: FHIR_HEADERS,
+        headers,
         setupRequest: (req) => {
           const path = paths[next % paths.length] as string;
           next++;
@@ -54,7 +57,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       {
         method: 'POST',
         path: spec.request.path,
-        headers: { ...FHIR_HEADERS, 'content-type': 'application/fhir+json' },
+        headers: { ...headers, 'content-type': 'application/fhir+json' },
         body: spec.request.body,
       },
     ];

@@ -90,11 +90,13 @@ async function main(): Promise<number> {
     servers.custodian = custodian;
     log(`custodian at ${custodian.baseUrl} (pid ${custodian.pid}); seeding ${patients} Patients ...`);
     const ids: Partial<Record<ServerName, string[]>> = {};
-    ids.custodian = await seedPatients(custodian.baseUrl, patients);
+    // Custodian's bearer token goes to every server, so each receives the same request bytes.
+    const headers = custodian.requestHeaders;
+    ids.custodian = await seedPatients(custodian.baseUrl, patients, headers);
 
-    const readSample = await capture(`${custodian.baseUrl}/Patient/${ids.custodian[0]}`);
+    const readSample = await capture(`${custodian.baseUrl}/Patient/${ids.custodian[0]}`, { headers });
     if (readSample.status !== 200) throw new Error(`custodian: GET a seeded Patient answered ${readSample.status}: ${readSample.body.slice(0, 300)}`);
-    const createSample = await capture(`${custodian.baseUrl}/Patient`, { method: 'POST', body: CREATE_BODY });
+    const createSample = await capture(`${custodian.baseUrl}/Patient`, { method: 'POST', body: CREATE_BODY, headers });
     if (createSample.status !== 201) throw new Error(`custodian: POST Patient answered ${createSample.status}: ${createSample.body.slice(0, 300)}`);
     const fixturePath = join(workDir, 'limit-fixture.json');
     writeFileSync(fixturePath, JSON.stringify({ read: readSample, create: createSample }));
@@ -112,14 +114,14 @@ async function main(): Promise<number> {
     servers.peer = peer;
     servers.limit = limit;
     log(`peer at ${peer.baseUrl}, limit at ${limit.baseUrl}; seeding them ...`);
-    ids.peer = await seedPatients(peer.baseUrl, patients);
-    ids.limit = await seedPatients(limit.baseUrl, patients);
+    ids.peer = await seedPatients(peer.baseUrl, patients, headers);
+    ids.limit = await seedPatients(limit.baseUrl, patients, headers);
 
     // Every server must answer a read of its own seeded ids before we measure anything.
     const readBodyBytes = {} as Record<ServerName, number>;
     for (const name of SERVERS) {
       const s = servers[name] as ServerProcess;
-      const got = await capture(`${s.baseUrl}/Patient/${(ids[name] as string[])[patients - 1]}`);
+      const got = await capture(`${s.baseUrl}/Patient/${(ids[name] as string[])[patients - 1]}`, { headers });
       if (got.status !== 200 || !got.body.includes('"Patient"')) throw new Error(`${name}: read of a seeded Patient answered ${got.status}: ${got.body.slice(0, 300)}`);
       readBodyBytes[name] = Buffer.byteLength(got.body);
     }
@@ -147,11 +149,11 @@ async function main(): Promise<number> {
               scenario === 'read-by-id'
                 ? { kind: 'cycle-get', paths: (ids[name] as string[]).map((id) => `${basePath}/Patient/${id}`) }
                 : { kind: 'post', path: `${basePath}/Patient`, body: CREATE_BODY };
-            if (round === 1 && warmupSeconds > 0) await runLoad({ origin, connections: c, seconds: warmupSeconds, request });
+            if (round === 1 && warmupSeconds > 0) await runLoad({ origin, connections: c, seconds: warmupSeconds, request, headers });
             const label = `${scenario} c=${c}${roundsPerCell > 1 ? ` round ${round}` : ''}`;
             log(`${label} ${name} ...`);
             const startUs = nowUs();
-            const r = await runLoad({ origin, connections: c, seconds, request });
+            const r = await runLoad({ origin, connections: c, seconds, request, headers });
             windows[name].push({ label, startUs, endUs: nowUs(), requests: r.ok });
             rounds[name].push(r);
             const exited = s.exited();

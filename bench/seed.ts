@@ -27,14 +27,17 @@ export const CREATE_BODY = JSON.stringify({
 
 const HEADERS = { accept: 'application/fhir+json', 'content-type': 'application/fhir+json' };
 
-/** POSTs `count` Patients (a few in flight at a time) and returns their ids in order. */
-export async function seedPatients(baseUrl: string, count: number, inFlight = 8): Promise<string[]> {
+/**
+ * POSTs `count` Patients (a few in flight at a time) and returns their ids in order.
+ * `headers` go with every request (Custodian's bearer token).
+ */
+export async function seedPatients(baseUrl: string, count: number, headers: Readonly<Record<string, string>> = {}, inFlight = 8): Promise<string[]> {
   const ids: string[] = new Array<string>(count);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < count) {
       const i = next++;
-      const res = await fetch(`${baseUrl}/Patient`, { method: 'POST', headers: HEADERS, body: JSON.stringify(seedPatient(i)) });
+      const res = await fetch(`${baseUrl}/Patient`, { method: 'POST', headers: { ...HEADERS, ...headers }, body: JSON.stringify(seedPatient(i)) });
       const text = await res.text();
       if (res.status !== 201) throw new Error(`seeding ${baseUrl}: POST Patient #${i} answered ${res.status}: ${text.slice(0, 300)}`);
       const id = (JSON.parse(text) as { id?: unknown }).id;

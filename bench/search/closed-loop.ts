@@ -40,6 +40,8 @@ export interface LoopSpec {
    * interrupted: the caller restarts it rather than queue more work behind a runaway scan).
    */
   stopOnTimeout?: boolean;
+  /** Sent with every request (Custodian's bearer token). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 export interface LoopResult {
@@ -73,9 +75,9 @@ interface Response {
   body: string;
 }
 
-function get(agent: Agent, origin: string, path: string, timeoutMs: number): Promise<Response> {
+function get(agent: Agent, origin: string, path: string, timeoutMs: number, headers: Readonly<Record<string, string>> = {}): Promise<Response> {
   return new Promise((resolve, reject) => {
-    const req = request(new URL(path, origin), { agent, method: 'GET', headers: { accept: 'application/fhir+json' } }, (res) => {
+    const req = request(new URL(path, origin), { agent, method: 'GET', headers: { accept: 'application/fhir+json', ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
@@ -101,7 +103,7 @@ export function matchCount(bundle: BundleLike): number {
 async function operation(agent: Agent, spec: LoopSpec, path: string, onRequest: (status: number) => void): Promise<{ entries: number; bytes: number }> {
   const first = spec.basePath + path;
   if (!spec.walk) {
-    const res = await get(agent, spec.origin, first, spec.timeoutMs);
+    const res = await get(agent, spec.origin, first, spec.timeoutMs, spec.headers);
     onRequest(res.status);
     if (res.status !== 200) throw new Error(`${res.status} for ${first}: ${res.body.slice(0, 200)}`);
     return { entries: -1, bytes: Buffer.byteLength(res.body) };
@@ -110,7 +112,7 @@ async function operation(agent: Agent, spec: LoopSpec, path: string, onRequest: 
   let entries = 0;
   let bytes = 0;
   while (url !== undefined && entries < spec.walk.results) {
-    const res = await get(agent, spec.origin, url, spec.timeoutMs);
+    const res = await get(agent, spec.origin, url, spec.timeoutMs, spec.headers);
     onRequest(res.status);
     if (res.status !== 200) throw new Error(`${res.status} for ${url}: ${res.body.slice(0, 200)}`);
     bytes += Buffer.byteLength(res.body);
@@ -207,10 +209,15 @@ export async function runClosedLoop(spec: LoopSpec): Promise<LoopResult> {
 }
 
 /** One GET, parsed: for the pre-flight checks that compare servers' answers. */
-export async function fetchBundle(origin: string, path: string, timeoutMs: number): Promise<{ status: number; bundle?: BundleLike & { total?: number }; body: string }> {
+export async function fetchBundle(
+  origin: string,
+  path: string,
+  timeoutMs: number,
+  headers: Readonly<Record<string, string>> = {},
+): Promise<{ status: number; bundle?: BundleLike & { total?: number }; body: string }> {
   const agent = new Agent({ keepAlive: false });
   try {
-    const res = await get(agent, origin, path, timeoutMs);
+    const res = await get(agent, origin, path, timeoutMs, headers);
     let bundle: (BundleLike & { total?: number }) | undefined;
     try {
       bundle = JSON.parse(res.body) as BundleLike & { total?: number };

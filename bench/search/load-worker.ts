@@ -16,7 +16,8 @@ import { loadConfig } from '../../server/src/config/config.js';
 import { PROFILES_DIR } from '../../server/src/dependencies.js';
 import { loadDefinitions } from '../../server/src/fhir/definitions.js';
 import type { FhirContext } from '../../server/src/fhir/fhir-context.js';
-import { FhirService } from '../../server/src/fhir/fhir-service.js';
+import { actingAsServer, FhirService } from '../../server/src/fhir/fhir-service.js';
+import { SERVER_PRINCIPAL } from '../../server/src/auth/principal.js';
 import { KeyedLock } from '../../server/src/fhir/keyed-lock.js';
 import { CursorCodec } from '../../server/src/fhir/search-results/cursor.js';
 import { summarisePatient, type PatientSummary } from './patient-summary.js';
@@ -48,6 +49,7 @@ const asOfMs = Date.parse(DEFAULT_AS_OF);
 // the thread boundary. Loading never pages through search results, so any cursor key will do.
 const config = loadConfig({});
 const ctx: FhirContext = {
+  principal: SERVER_PRINCIPAL,
   store: new RemoteStore(data.storePort),
   defs: loadDefinitions(PROFILES_DIR),
   options: { defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize, updateCreate: config.updateCreate, maxIncludes: config.maxIncludes },
@@ -56,10 +58,13 @@ const ctx: FhirContext = {
   conditionalLocks: new KeyedLock(),
   cursors: new CursorCodec(randomBytes(32)),
 };
-const fhir = new FhirService({
-  ctx,
-  onInternalError: (err) => port.postMessage({ kind: 'failed', taskId: -1, message: `internal error: ${(err as Error)?.stack ?? String(err)}` } satisfies WorkerMessage),
-});
+// Loading is the server writing its own data, as seeding on first start does.
+const fhir = actingAsServer(
+  new FhirService({
+    ctx,
+    onInternalError: (err) => port.postMessage({ kind: 'failed', taskId: -1, message: `internal error: ${(err as Error)?.stack ?? String(err)}` } satisfies WorkerMessage),
+  }),
+);
 const out: WriteStream | null = data.ndjsonPath ? createWriteStream(data.ndjsonPath, { flags: 'a' }) : null;
 
 async function writeLines(resources: readonly Resource[]): Promise<void> {

@@ -16,7 +16,7 @@ import { formatSearchReport, TARGETS, type CheckResult, type QueryRow, type Sear
 import { patientsFor, readSettings, type SearchBenchSettings } from './settings.js';
 import { LAYOUT, cacheEntry, cacheKey, pruneStale, readManifest, writeManifest, type StoreManifest } from './store-cache.js';
 import type { PatientSummary } from './patient-summary.js';
-import { startCustodian } from '../servers/custodian.js';
+import { startCustodian, type CustodianProcess } from '../servers/custodian.js';
 import { killAllChildrenNow, spawnServer, type ServerProcess } from '../servers/spawn.js';
 
 const BENCH_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -91,12 +91,17 @@ function idsOf(bundle: { entry?: Array<{ resource?: unknown; search?: { mode?: s
 
 type Answer = Awaited<ReturnType<typeof fetchBundle>>;
 
+/** Custodian's bearer token; the peer takes none. */
+function headersOf(server: ServerProcess): Readonly<Record<string, string>> {
+  return (server as Partial<CustodianProcess>).requestHeaders ?? {};
+}
+
 /** The first requests of a query, parsed; a Custodian answer other than 200 stops the run. */
 async function firstAnswers(t: TargetName, server: ServerProcess, query: QueryDef, paths: readonly string[], timeoutMs: number): Promise<Answer[]> {
   const base = new URL(server.baseUrl);
   const out: Answer[] = [];
   for (const path of paths.slice(0, CHECK_REQUESTS)) {
-    const res = await fetchBundle(base.origin, base.pathname + path, timeoutMs);
+    const res = await fetchBundle(base.origin, base.pathname + path, timeoutMs, headersOf(server));
     if (res.status !== 200 || !res.bundle) throw new Error(`${t}: ${query.name} pre-flight ${path} answered ${res.status}: ${res.body.slice(0, 400)}`);
     out.push(res);
   }
@@ -251,6 +256,7 @@ async function main(): Promise<number> {
             maxOps: s.maxOps,
             warmupOps,
             timeoutMs: s.timeoutMs,
+            headers: headersOf(server),
           });
         // Latency from one client (no queueing inside the server), throughput from several.
         const r = await run(1, s.warmupOps);

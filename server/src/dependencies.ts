@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { loadDefinitions, type Definitions } from './fhir/definitions.js';
 import type { FhirContext } from './fhir/fhir-context.js';
-import { FhirService } from './fhir/fhir-service.js';
+import { SERVER_PRINCIPAL } from './auth/principal.js';
+import { actingAsServer, FhirService } from './fhir/fhir-service.js';
 import { KeyedLock } from './fhir/keyed-lock.js';
 import { CursorCodec } from './fhir/search-results/cursor.js';
 import { loadCursorKey } from './fhir/search-results/cursor-key.js';
@@ -20,6 +21,12 @@ export interface Dependencies {
   logger: Logger;
   defs: Definitions;
   store: ResourceStore;
+  /**
+   * The gated FHIR core for the HTTP edge (`createApp`): every request must carry a principal,
+   * whose scopes decide what it reaches.
+   */
+  service: FhirService;
+  /** The FHIR core for in-process callers acting as the server itself (seed, import). */
   fhir: FhirHandler;
   close(): Promise<void>;
 }
@@ -52,6 +59,7 @@ export async function openDependencies(config: Config, logger: Logger, opts: Ope
     throw err;
   }
   const ctx: FhirContext = {
+    principal: SERVER_PRINCIPAL,
     store,
     defs,
     options: {
@@ -66,7 +74,7 @@ export async function openDependencies(config: Config, logger: Logger, opts: Ope
     cursors,
   };
   await syncConformanceResources(ctx);
-  const fhir = new FhirService({
+  const service = new FhirService({
     ctx,
     onInternalError: (err, req) => logger.error({ err, method: req.method, path: req.path }, 'internal error'),
   });
@@ -75,7 +83,8 @@ export async function openDependencies(config: Config, logger: Logger, opts: Ope
     logger,
     defs,
     store,
-    fhir,
+    service,
+    fhir: actingAsServer(service),
     close: () => store.close(),
   };
 }

@@ -1,9 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import { pino } from 'pino';
 import { createApp } from './app.js';
+import { createAuthServer, storePatientDirectory, type AuthServer } from './auth-server/index.js';
+import { tokenVerifierFor } from './auth/verify-token.js';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { openDependencies, type Dependencies } from './dependencies.js';
 import { formatStats, seedPopulation } from './cli/seed.js';
+import { DEMO_ACTORS } from '../../fixtures/actors/actors.js';
+import { demoPasswordsFile, ensureDemoActors } from '../../fixtures/actors/ensure-demo-actors.js';
 
 /**
  * The composition root: the only place that reads the environment and process state.
@@ -31,8 +35,23 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   await seedOnFirstStart(deps);
+  let authServer: AuthServer | undefined;
+  try {
+    authServer = await openAuthServer(deps);
+  } catch (err) {
+    logger.fatal({ err }, 'authorization server start-up failed');
+    process.stderr.write(`Start-up failed: ${(err as Error).message}\n`);
+    await deps.close().catch(() => undefined);
+    process.exit(1);
+  }
 
-  const app = createApp({ fhir: deps.fhir, baseUrl: config.baseUrl, maxBodyBytes: config.maxBodyBytes, logger });
+  const app = createApp({
+    fhir: deps.service,
+    baseUrl: config.baseUrl,
+    maxBodyBytes: config.maxBodyBytes,
+    logger,
+    auth: { verifier: tokenVerifierFor(config.auth, authServer), ...(authServer ? { authServer } : {}) },
+  });
   const server: Server = createServer(app);
   server.listen(config.port, config.host);
   server.on('error', (err) => {
@@ -49,8 +68,7 @@ async function main(): Promise<void> {
         '',
         `Custodian FHIR R4 server listening on ${base} (${deps.store.engine} storage${deps.store.engine === 'embedded' ? ` in ${config.dataDir}` : ''})`,
         `  curl ${base}/metadata`,
-        `  curl '${base}/Patient?_count=5'`,
-        `  curl -X POST -H 'Content-Type: application/fhir+json' -d '{"resourceType":"Patient","name":[{"family":"Doe"}]}' ${base}/Patient`,
+        ...tokenHelp(config, base),
         '',
       ].join('\n'),
     );
@@ -62,7 +80,7 @@ async function main(): Promise<void> {
     closing = true;
     logger.info({ signal }, 'shutting down');
     server.close(() => {
-      deps.close().then(
+      Promise.all([deps.close(), authServer?.close()]).then(
         () => process.exit(0),
         () => process.exit(1),
       );
@@ -71,6 +89,43 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+/**
+ * The built-in SMART authorization server (config.auth.mode 'builtin'), after making sure the
+ * demo actors exist in DATA_DIR. With an external identity provider there is none.
+ */
+async function openAuthServer(deps: Dependencies): Promise<AuthServer | undefined> {
+  const { config, logger } = deps;
+  if (config.auth.mode !== 'builtin') return undefined;
+  const demo = await ensureDemoActors(config.dataDir);
+  if (demo.registered.length > 0 || demo.usersCreated.length > 0) logger.info(demo, 'demo actors written to DATA_DIR');
+  return createAuthServer({
+    auth: config.auth,
+    baseUrl: config.baseUrl,
+    dataDir: config.dataDir,
+    patients: storePatientDirectory(deps.store, deps.defs),
+    logger,
+  });
+}
+
+/** How to call the server with a token, printed at start. */
+function tokenHelp(config: Config, base: string): string[] {
+  if (config.auth.mode === 'external') {
+    return [`Everything else needs a bearer token from ${config.auth.issuer} (audience ${config.auth.audience}).`];
+  }
+  const roles = DEMO_ACTORS.map((a) => a.role).join('|');
+  const users = DEMO_ACTORS.flatMap((a) => (a.kind === 'app' ? [`${a.user.username} (${a.role})`] : [])).join(', ');
+  return [
+    `Everything else needs a bearer token. The built-in SMART authorization server is ${config.auth.issuer}`,
+    `(discovery: ${base}/.well-known/smart-configuration). A token for a demo actor, on the last line:`,
+    `  npm run -s token -- --as ${roles}`,
+    `  curl -H "Authorization: Bearer $(npm run -s token -- --as clinician | tail -1)" '${base}/Patient?_count=5'`,
+    `  curl -H "Authorization: Bearer $(npm run -s token -- --as admin | tail -1)" -X POST -H 'Content-Type: application/fhir+json' \\`,
+    `       -d '{"resourceType":"Patient","name":[{"family":"Doe"}]}' ${base}/Patient`,
+    `(run npm run token with the same PORT/BASE_URL/DATA_DIR as the server). Sign-in page users: ${users};`,
+    `their passwords are in ${demoPasswordsFile(config.dataDir)}.`,
+  ];
 }
 
 async function seedOnFirstStart(deps: Dependencies): Promise<void> {

@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import { test } from 'node:test';
 import type { Bundle, Observation, Patient, Resource } from '@medplum/fhirtypes';
 import { makeTempDataDir, startServer, type ServerProcess } from '../helpers/server-process.js';
+import { createTestAuth, type TestAuth } from '../helpers/test-auth.js';
 
 /**
  * Durability under kill -9. The promise being tested: a write the server acknowledged (2xx with
@@ -45,11 +46,13 @@ interface LoadResult {
 }
 
 const FHIR_JSON = { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' };
+/** The admin bearer token of the server currently running (set at each start). */
+let AUTH: Record<string, string> = {};
 
 async function fhir(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; etag: string | null }> {
   const res = await fetch(`${base}/${path}`, {
     method,
-    headers: { ...FHIR_JSON, ...headers },
+    headers: { ...FHIR_JSON, ...AUTH, ...headers },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   const text = await res.text();
@@ -280,10 +283,12 @@ test('acknowledged writes survive SIGKILL mid-load, twice', { timeout: 120_000 }
     for (const s of servers) await s.dispose();
     rmSync(dataDir, { recursive: true, force: true });
   });
+  const issuer: TestAuth = await createTestAuth({ audience: 'http://localhost/fhir' });
   const start = async (): Promise<ServerProcess> => {
     const t0 = Date.now();
-    const s = await startServer({ dataDir });
+    const s = await startServer({ dataDir, issuer });
     servers.push(s);
+    AUTH = { authorization: s.authorization as string };
     t.diagnostic(`server up in ${Date.now() - t0} ms at ${s.baseUrl}`);
     return s;
   };

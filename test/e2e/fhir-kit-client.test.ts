@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client, type FhirResource } from 'fhir-kit-client';
 import type { Bundle, BundleEntry, CapabilityStatement, Observation, OperationOutcome, Patient, Resource } from '@medplum/fhirtypes';
 import { startServer, type ServerProcess } from '../helpers/server-process.js';
+import { createTestAuth } from '../helpers/test-auth.js';
 
 /**
  * End-to-end: the real server process driven by a third-party FHIR client (fhir-kit-client),
@@ -54,8 +55,9 @@ describe('fhir-kit-client against the real server', () => {
   const run = `e2e-${Date.now().toString(36)}`;
 
   before(async () => {
-    server = await startServer();
-    client = new Client({ baseUrl: server.baseUrl });
+    // The server trusts a test issuer as its external identity provider; the client is an admin backend.
+    server = await startServer({ issuer: await createTestAuth({ audience: 'http://localhost/fhir' }) });
+    client = new Client({ baseUrl: server.baseUrl, bearerToken: (server.authorization as string).slice('Bearer '.length) });
   });
   after(async () => {
     await server?.dispose();

@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 import type { RequestListener } from 'node:http';
 import { pino } from 'pino';
 import request from 'supertest';
-import { createApp } from '../../server/src/app.js';
 import { loadConfig } from '../../server/src/config/config.js';
 import { openDependencies, type Dependencies } from '../../server/src/dependencies.js';
+import { authedApp } from './authed-app.js';
 
 /** The base URL the conformance apps are configured with; links in Bundles start with it. */
 export const CONFORMANCE_BASE = 'http://localhost:8080/fhir';
@@ -51,7 +51,8 @@ export async function startSearchApp(engine: ConformanceEngine): Promise<SearchA
   const logger = pino({ level: 'silent' });
   const open = async (): Promise<{ deps: Dependencies; app: RequestListener }> => {
     const deps = await openDependencies(config, logger);
-    return { deps, app: createApp({ fhir: deps.fhir, baseUrl: config.baseUrl, maxBodyBytes: config.maxBodyBytes, logger }) };
+    // Searches run as an admin backend (system/*.cruds), which scopes do not restrict.
+    return { deps, app: (await authedApp(deps, config, logger)).app };
   };
   let current = await open();
   const result: SearchApp = {

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serveJwks, type TestAuth } from './test-auth.js';
 
 /**
  * Starts the real server (`node --import tsx server/src/main.ts`) as a child process, the way
@@ -25,6 +26,12 @@ export interface StartServerOptions {
   timeoutMs?: number;
   /** A test context (or anything with `after`) to register `dispose` with. */
   t?: { after(fn: () => unknown): void };
+  /**
+   * Trust this test issuer instead of the built-in authorization server: its JWKS is served on
+   * loopback and the server is started with AUTH_ISSUER / AUTH_JWKS_URL, exactly as an
+   * external identity provider is connected. Without it the server runs its built-in one.
+   */
+  issuer?: TestAuth;
 }
 
 export interface ServerProcess {
@@ -39,6 +46,11 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** stop(), then removes the data directory if this helper created it. Idempotent. */
   dispose(): Promise<void>;
+  /**
+   * With `issuer`: `Bearer <token>` of an admin backend (system/*.cruds) for this server's
+   * base URL, for tests that exercise FHIR rather than authorization.
+   */
+  authorization?: string;
 }
 
 const live = new Set<ChildProcess>();
@@ -104,6 +116,26 @@ export async function startServer(opts: StartServerOptions = {}): Promise<Server
 
 async function spawnOnce(dataDir: string, ownsDir: boolean, opts: StartServerOptions): Promise<ServerProcess> {
   installExitHook();
+  const jwks = opts.issuer ? await serveJwks(opts.issuer) : undefined;
+  try {
+    const srv = await spawnChild(dataDir, ownsDir, opts, jwks?.jwksUrl);
+    if (!jwks || !opts.issuer) return srv;
+    const dispose = srv.dispose;
+    return {
+      ...srv,
+      authorization: `Bearer ${await opts.issuer.adminToken(srv.baseUrl)}`,
+      dispose: async () => {
+        await dispose();
+        await jwks.close();
+      },
+    };
+  } catch (err) {
+    await jwks?.close();
+    throw err;
+  }
+}
+
+async function spawnChild(dataDir: string, ownsDir: boolean, opts: StartServerOptions, jwksUrl: string | undefined): Promise<ServerProcess> {
   const port = await freePort();
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
@@ -116,6 +148,7 @@ async function spawnOnce(dataDir: string, ownsDir: boolean, opts: StartServerOpt
       SEED_ON_FIRST_START: 'false',
       // 'error' rather than 'silent': start-up failures (EADDRINUSE, fatal) must be visible.
       LOG_LEVEL: 'error',
+      ...(opts.issuer && jwksUrl ? { AUTH_ISSUER: opts.issuer.issuer, AUTH_JWKS_URL: jwksUrl } : {}),
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

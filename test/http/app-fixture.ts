@@ -3,14 +3,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { RequestListener } from 'node:http';
-import { createApp } from '../../server/src/app.js';
 import { loadConfig, type Config } from '../../server/src/config/config.js';
 import { openDependencies, type Dependencies } from '../../server/src/dependencies.js';
+import { authedApp } from '../helpers/authed-app.js';
+import type { TestAuth } from '../helpers/test-auth.js';
 
 export const BASE = 'http://localhost:8080/fhir';
 
 export interface TestApp {
+  /** Acts as an admin backend (system/*.cruds) unless a request sets its own Authorization. */
   app: RequestListener;
+  /** No default token: for tests of authentication and scopes. */
+  rawApp: RequestListener;
+  /** The test issuer the app trusts: `auth.token({ scope, patient, … })`. */
+  auth: TestAuth;
   deps: Dependencies;
   config: Config;
   close(): Promise<void>;
@@ -22,9 +28,11 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   const config = loadConfig({ DATA_DIR: dataDir, SEED_ON_FIRST_START: 'false', BASE_URL: BASE, ...env });
   const logger = pino({ level: 'silent' });
   const deps = await openDependencies(config, logger);
-  const app = createApp({ fhir: deps.fhir, baseUrl: config.baseUrl, maxBodyBytes: config.maxBodyBytes, logger });
+  const { app, rawApp, auth } = await authedApp(deps, config, logger);
   return {
     app,
+    rawApp,
+    auth,
     deps,
     config,
     close: async () => {

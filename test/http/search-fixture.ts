@@ -4,15 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import request from 'supertest';
-import { createApp } from '../../server/src/app.js';
 import { loadConfig } from '../../server/src/config/config.js';
 import { openDependencies, type Dependencies } from '../../server/src/dependencies.js';
+import { authedApp } from '../helpers/authed-app.js';
+import type { TestAuth } from '../helpers/test-auth.js';
 import { BASE, FHIR_JSON } from './app-fixture.js';
 
 /** Helpers shared by the search HTTP tests: apps on a chosen DATA_DIR, and link walking. */
 
 export interface OpenApp {
+  /** Acts as an admin backend (system/*.cruds) unless a request sets its own Authorization. */
   app: RequestListener;
+  rawApp: RequestListener;
+  auth: TestAuth;
   deps: Dependencies;
   dataDir: string;
   close(): Promise<void>;
@@ -31,8 +35,8 @@ export async function openApp(dataDir: string, env: Record<string, string> = {})
   const config = loadConfig({ DATA_DIR: dataDir, SEED_ON_FIRST_START: 'false', BASE_URL: BASE, ...env });
   const logger = pino({ level: 'silent' });
   const deps = await openDependencies(config, logger);
-  const app = createApp({ fhir: deps.fhir, baseUrl: config.baseUrl, maxBodyBytes: config.maxBodyBytes, logger });
-  return { app, deps, dataDir, close: () => deps.close() };
+  const { app, rawApp, auth } = await authedApp(deps, config, logger);
+  return { app, rawApp, auth, deps, dataDir, close: () => deps.close() };
 }
 
 export interface Link {

@@ -1,3 +1,4 @@
+import type { Principal } from '../auth/principal.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { Definitions } from './definitions.js';
 import type { KeyedLock } from './keyed-lock.js';
@@ -12,8 +13,14 @@ export interface ServiceOptions {
   readonly maxIncludes: number;
 }
 
-/** What every interaction needs; built once by the composition root. */
+/**
+ * What every interaction needs. The composition root builds one acting as the server itself;
+ * FhirService derives one per request from it, carrying the request's principal and a store
+ * scoped to what that principal may reach (auth/scoped-store.ts).
+ */
 export interface FhirContext {
+  /** Who the interaction acts for; consent and audit read it from here. */
+  readonly principal: Principal;
   readonly store: ResourceStore;
   readonly defs: Definitions;
   readonly options: ServiceOptions;

@@ -1,4 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
+import type { Principal } from '../auth/principal.js';
 
 /**
  * The framework-free request the FHIR core handles. The HTTP edge builds it from express;
@@ -23,6 +24,12 @@ export interface FhirRequest {
   };
   /** Absolute FHIR base URL without trailing slash, e.g. "http://localhost:8080/fhir". */
   baseUrl: string;
+  /**
+   * Who is asking. The HTTP edge sets it from the verified access token on every request (the
+   * anonymous principal on public endpoints); FhirService answers 401 to a request without
+   * one. In-process callers acting as the server itself go through `actingAsServer`.
+   */
+  principal?: Principal;
 }
 
 export interface FhirResponse {

@@ -1,3 +1,8 @@
+import { AccessPolicy } from '../auth/access-policy.js';
+import { authorizeInteraction, InsufficientScopeError } from '../auth/authorize-interaction.js';
+import { SERVER_PRINCIPAL, type Principal } from '../auth/principal.js';
+import type { Permission } from '../auth/scopes.js';
+import { ScopedStore } from '../auth/scoped-store.js';
 import type { FhirContext } from './fhir-context.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from './fhir-request.js';
 import { assertTarget, assertWritable } from './interactions/write-guard.js';
@@ -14,12 +19,18 @@ function decodeSegment(s: string): string {
 }
 
 export interface FhirServiceDeps {
+  /** The context acting as the server; each request gets a copy scoped to its principal. */
   ctx: FhirContext;
   /** Called with unexpected errors (bugs) before they become a generic 500 outcome. */
   onInternalError(err: unknown, req: FhirRequest): void;
 }
 
-/** The framework-free FHIR core: FhirRequest in, FhirResponse out, never throws. */
+/**
+ * The framework-free FHIR core: FhirRequest in, FhirResponse out, never throws. Every request
+ * must carry a principal (401 otherwise); its interaction is checked against the principal's
+ * scopes and purpose, and the handler runs on a context whose store is scoped to what the
+ * principal may reach, so no handler ever sees the unscoped store.
+ */
 export class FhirService implements FhirHandler {
   constructor(private readonly deps: FhirServiceDeps) {}
 
@@ -29,11 +40,15 @@ export class FhirService implements FhirHandler {
     } catch (err) {
       const { status, outcome, internal } = normaliseError(err);
       if (internal) this.deps.onInternalError(err, req);
-      return { status, body: outcome };
+      // RFC 6750 §3.1: a 403 for scope says so in a challenge too.
+      const headers = err instanceof InsufficientScopeError ? { 'WWW-Authenticate': 'Bearer error="insufficient_scope"' } : undefined;
+      return { status, body: outcome, ...(headers ? { headers } : {}) };
     }
   }
 
   private async dispatch(req: FhirRequest): Promise<FhirResponse> {
+    const principal = req.principal;
+    if (!principal) throw new FhirError('unauthorized', 'The request carries no authenticated principal');
     const method = req.method === 'HEAD' ? 'GET' : req.method;
     const segments = req.path === '' ? [] : req.path.split('/').map(decodeSegment);
     let pathMatched = false;
@@ -43,7 +58,8 @@ export class FhirService implements FhirHandler {
       pathMatched = true;
       if (route.method !== method) continue;
       this.check(route, m, req);
-      return route.handle(this.deps.ctx, req, m, this);
+      const ctx = this.contextFor(principal, route, m, req);
+      return route.handle(ctx, req, m, this.routerFor(principal));
     }
     if (pathMatched) throw new FhirError('method-not-allowed', `${req.method} is not allowed on /${req.path}`);
     throw new FhirError('not-found', `No FHIR interaction at /${req.path}`);
@@ -54,4 +70,43 @@ export class FhirService implements FhirHandler {
     if (route.writes) assertWritable(this.deps.ctx.defs, m.type, m.id, req.method);
     else assertTarget(this.deps.ctx.defs, m.type, m.id);
   }
+
+  /** The request's own context: its principal, and the store scoped to it. */
+  private contextFor(principal: Principal, route: Route, m: RouteMatch, req: FhirRequest): FhirContext {
+    const root = this.deps.ctx;
+    const policy = new AccessPolicy(principal, { defs: root.defs, store: root.store, baseUrl: req.baseUrl });
+    const readAs: readonly Permission[] | undefined = authorizeInteraction(policy, {
+      interaction: route.interaction,
+      ...(m.type !== undefined ? { type: m.type } : {}),
+      ...(route.interaction === 'search-system' ? { searchTypes: this.namedTypes(req) } : {}),
+    });
+    // Public interactions (the CapabilityStatement) read no data: give them a store that reaches nothing.
+    const store = new ScopedStore({ base: root.store, policy, defs: root.defs, readAs: readAs ?? [] });
+    return { ...root, principal, store };
+  }
+
+  /** Types a system search names in `_type` (unknown names are the handler's 400, not a 403). */
+  private namedTypes(req: FhirRequest): string[] {
+    const given = req.query._type;
+    if (given === undefined) return [];
+    return given.flatMap((v) => v.split(',')).map((t) => t.trim()).filter((t) => this.deps.ctx.defs.isResourceType(t));
+  }
+
+  /**
+   * Batch and transaction entries run as the request that carries them: whatever principal a
+   * sub-request was built with, the entry acts for the bundle's.
+   */
+  private routerFor(principal: Principal): FhirHandler {
+    return { handle: (sub) => this.handle({ ...sub, principal }) };
+  }
+}
+
+/**
+ * The FHIR core for in-process callers that act as the server itself (seeding on first start,
+ * `npm run seed`, `npm run import`): requests without a principal run as SERVER_PRINCIPAL.
+ * Only code that already holds the store can build this; the HTTP edge uses the FhirService,
+ * which answers 401 to a request without a principal.
+ */
+export function actingAsServer(service: FhirService): FhirHandler {
+  return { handle: (req) => service.handle(req.principal ? req : { ...req, principal: SERVER_PRINCIPAL }) };
 }

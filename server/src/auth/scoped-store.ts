@@ -1,0 +1,207 @@
+import { Query } from 'mingo';
+import type {
+  CommitRequest,
+  HistoryQuery,
+  HistoryResult,
+  IndexValues,
+  ResourceStore,
+  SearchQuery,
+  SearchResult,
+  StoredDocument,
+  StoredVersion,
+  WriteOp,
+} from '../store/resource-store.js';
+import type { Definitions } from '../fhir/definitions.js';
+import { FhirError } from '../fhir/outcomes.js';
+import { computeIndex } from '../fhir/search/index-values.js';
+import type { Doc } from '../fhir/search/query-doc.js';
+import type { AccessPolicy } from './access-policy.js';
+import type { Permission } from './scopes.js';
+
+/**
+ * The store a request's interactions see (Medplum's `getRepoForLogin` idea): built per request
+ * around the real store, it enforces the principal's scopes inside every query, so a handler
+ * cannot forget the check and paging, totals, `_include`/`_revinclude`, chains and `_has` see
+ * only what the token allows.
+ *
+ * - Reads (search, readCurrent, readVersion, history) see what `readAs` reaches; the access
+ *   clause is AND-ed into search filters before the engine pages, so counts and pages agree.
+ * - A resource the scopes do not reach reads exactly as an absent one (undefined → 404): a
+ *   client cannot learn whether it exists. Deleted versions count as visible when the version
+ *   before the deletion was.
+ * - Writes are checked at commit, for every op of a transaction: create needs `c` and the new
+ *   content inside the scope; update `u` for both the current and the new content (and `c` as
+ *   well when it creates: update-as-create); delete `d` for the current version. A failure
+ *   refuses the whole commit with 403.
+ */
+export interface ScopedStoreDeps {
+  readonly base: ResourceStore;
+  readonly policy: AccessPolicy;
+  readonly defs: Definitions;
+  /** The permissions whose reach this request may read (e.g. ['r'] for a read, ['s'] for a search). */
+  readonly readAs: readonly Permission[];
+}
+
+/** How many versions a restricted history scans before it asks the client to narrow it. */
+export const HISTORY_SCAN_LIMIT = 20_000;
+const HISTORY_CHUNK = 500;
+
+export class ScopedStore implements ResourceStore {
+  readonly engine: ResourceStore['engine'];
+
+  constructor(private readonly deps: ScopedStoreDeps) {
+    this.engine = deps.base.engine;
+  }
+
+  /** The real store is opened and closed by the composition root, never per request. */
+  async init(): Promise<void> {}
+  async close(): Promise<void> {}
+
+  async readCurrent(resourceType: string, id: string): Promise<StoredVersion | undefined> {
+    const access = await this.deps.policy.access(resourceType, this.deps.readAs);
+    if (access.kind === 'all') return this.deps.base.readCurrent(resourceType, id);
+    if (access.kind === 'none') return undefined;
+    const v = await this.deps.base.readCurrent(resourceType, id);
+    if (!v) return undefined;
+    const visible = v.deleted ? await this.beforeDeletionVisible(v, access.filter) : await this.currentVisible(resourceType, id, access.filter);
+    return visible ? v : undefined;
+  }
+
+  async readVersion(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined> {
+    const access = await this.deps.policy.access(resourceType, this.deps.readAs);
+    if (access.kind === 'all') return this.deps.base.readVersion(resourceType, id, versionId);
+    if (access.kind === 'none') return undefined;
+    const v = await this.deps.base.readVersion(resourceType, id, versionId);
+    return v && (await this.versionVisible(v, access.filter)) ? v : undefined;
+  }
+
+  async search(query: SearchQuery): Promise<SearchResult> {
+    const access = await this.deps.policy.access(query.resourceType, this.deps.readAs);
+    if (access.kind === 'all') return this.deps.base.search(query);
+    if (access.kind === 'none') return { resources: [], ...(query.total ? { total: 0 } : {}) };
+    return this.deps.base.search({ ...query, filter: and(query.filter, access.filter) });
+  }
+
+  async history(query: HistoryQuery): Promise<HistoryResult> {
+    const access = await this.deps.policy.access(query.resourceType, this.deps.readAs);
+    if (access.kind === 'all') return this.deps.base.history(query);
+    if (access.kind === 'none') return { entries: [], total: 0 };
+    // The history port cannot filter, so versions are filtered here and paged afterwards;
+    // that keeps totals and pages exact, at the cost of a bounded scan.
+    const visible: StoredVersion[] = [];
+    for (let skip = 0; ; ) {
+      const page = await this.deps.base.history({ ...query, skip, limit: HISTORY_CHUNK });
+      for (const v of page.entries) if (await this.versionVisible(v, access.filter)) visible.push(v);
+      skip += page.entries.length;
+      if (page.entries.length < HISTORY_CHUNK || skip >= page.total) break;
+      if (skip >= HISTORY_SCAN_LIMIT) {
+        const text = `This history has more than ${HISTORY_SCAN_LIMIT} versions to check against the token's scopes; narrow it with _since`;
+        throw new FhirError('bad-request', text, '_since', [{ severity: 'error', code: 'too-costly', details: { text } }]);
+      }
+    }
+    const from = query.skip ?? 0;
+    return { entries: visible.slice(from, from + query.limit), total: visible.length };
+  }
+
+  async commit(req: CommitRequest): Promise<StoredVersion[]> {
+    for (const op of req.ops) await this.checkWrite(op, req.now);
+    return this.deps.base.commit(req);
+  }
+
+  async *scan(resourceType: string): AsyncIterable<StoredDocument> {
+    const access = await this.deps.policy.access(resourceType, this.deps.readAs);
+    if (access.kind === 'none') return;
+    for await (const doc of this.deps.base.scan(resourceType)) {
+      if (access.kind === 'all' || matches(access.filter, doc)) yield doc;
+    }
+  }
+
+  async updateIndex(): Promise<void> {
+    throw new FhirError('forbidden', 'Only the server itself reindexes');
+  }
+
+  readSetting(key: string): Promise<string | undefined> {
+    return this.deps.base.readSetting(key);
+  }
+
+  async writeSetting(): Promise<void> {
+    throw new FhirError('forbidden', 'Only the server itself changes store settings');
+  }
+
+  private async checkWrite(op: WriteOp, now: string): Promise<void> {
+    if (op.kind === 'create') {
+      await this.checkContent(op, 'c', now);
+      return;
+    }
+    const current = await this.deps.base.readCurrent(op.resourceType, op.id);
+    const exists = current !== undefined && !current.deleted;
+    if (op.kind === 'update') {
+      await this.checkContent(op, 'u', now);
+      // An update that brings a resource into being (update-as-create) creates it.
+      if (!exists) await this.checkContent(op, 'c', now);
+    }
+    if (!exists) return;
+    const permission: Permission = op.kind === 'update' ? 'u' : 'd';
+    const access = await this.deps.policy.access(op.resourceType, [permission]);
+    if (access.kind === 'all') return;
+    if (access.kind === 'none' || !(await this.currentVisible(op.resourceType, op.id, access.filter))) {
+      throw new FhirError('forbidden', `The access token's scopes do not allow ${op.kind} on ${op.resourceType}/${op.id}`);
+    }
+  }
+
+  /** The content an op writes must lie inside what `permission` reaches. */
+  private async checkContent(op: WriteOp, permission: Permission, now: string): Promise<void> {
+    const verb = permission === 'c' ? 'create' : permission === 'u' ? 'update' : 'delete';
+    const { policy } = this.deps;
+    const access = policy.grants(op.resourceType, permission) ? await policy.access(op.resourceType, [permission]) : undefined;
+    if (access === undefined || access.kind === 'none') {
+      throw new FhirError('forbidden', `The access token's scopes do not allow ${verb} on ${op.resourceType}`);
+    }
+    if (access.kind === 'all') return;
+    if (!matches(access.filter, testDocument(op.resourceType, op.id, '0', now, op.index ?? {}))) {
+      throw new FhirError('forbidden', `${op.resourceType}/${op.id} would be outside what the access token's scopes allow to ${verb}`);
+    }
+  }
+
+  /** The current version as the engine indexed it, tested with the engine itself. */
+  private async currentVisible(resourceType: string, id: string, filter: Doc): Promise<boolean> {
+    const r = await this.deps.base.search({ resourceType, filter: and({ id }, filter), limit: 1, idsOnly: true });
+    return r.resources.length > 0;
+  }
+
+  /** Older versions are not in the search index: their index values are computed to test them. */
+  private async versionVisible(v: StoredVersion, filter: Doc): Promise<boolean> {
+    if (v.deleted) return this.beforeDeletionVisible(v, filter);
+    if (!v.resource) return false;
+    return matches(filter, testDocument(v.resourceType, v.id, v.versionId, v.lastUpdated, computeIndex(this.deps.defs, v.resource)));
+  }
+
+  private async beforeDeletionVisible(tombstone: StoredVersion, filter: Doc): Promise<boolean> {
+    const n = Number.parseInt(tombstone.versionId, 10);
+    if (!(n > 1)) return false;
+    const before = await this.deps.base.readVersion(tombstone.resourceType, tombstone.id, String(n - 1));
+    return before !== undefined && !before.deleted && (await this.versionVisible(before, filter));
+  }
+}
+
+function and(a: Doc, b: Doc): Doc {
+  if (Object.keys(a).length === 0) return b;
+  return { $and: [a, b] };
+}
+
+/** The fields access clauses are written against (id, lastUpdatedMs, idx.*). */
+function testDocument(resourceType: string, id: string, versionId: string, lastUpdated: string, idx: IndexValues): Omit<StoredDocument, 'resource'> {
+  return { resourceType, id, versionId, lastUpdated, lastUpdatedMs: Date.parse(lastUpdated), deleted: false, idx };
+}
+
+const queries = new WeakMap<Doc, Query>();
+
+/** Evaluates an access clause with mingo, the same evaluator the embedded engine uses. */
+function matches(filter: Doc, doc: Omit<StoredDocument, 'resource'>): boolean {
+  let q = queries.get(filter);
+  if (!q) {
+    q = new Query(filter);
+    queries.set(filter, q);
+  }
+  return q.test(doc as unknown as Record<string, unknown>);
+}
