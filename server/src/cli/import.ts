@@ -13,10 +13,10 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Bundle } from '@medplum/fhirtypes';
-import { pino } from 'pino';
 import { loadConfig } from '../config/config.js';
 import { UsageError, asUsageError, isMainModule, runCli } from './cli-args.js';
-import { BundleRejectedError, type LabeledBundle, formatStats, printRejection, progressPrinter, submitBundles } from './seed.js';
+import { type LabeledBundle, formatStats, progressPrinter, submitBundles } from './seed.js';
+import { withDependencies } from './with-dependencies.js';
 
 /** A file that cannot be imported (unreadable, not JSON, not a transaction or batch Bundle). */
 export class BadInputError extends Error {}
@@ -116,10 +116,7 @@ async function main(argv: string[]): Promise<number> {
   if (files.length === 0) throw new BadInputError(`no *.json files in ${parsed.positionals.join(', ')}`);
 
   const config = loadConfig(process.env);
-  const { openDependencies } = await import('../dependencies.js');
-  const logger = pino({ level: config.logLevel }, pino.destination(2));
-  const deps = await openDependencies(config, logger);
-  try {
+  return withDependencies(config, async (deps) => {
     process.stderr.write(`[import] ${files.length} files -> ${config.baseUrl}\n`);
     const print = progressPrinter('import');
     let committed = 0;
@@ -137,15 +134,7 @@ async function main(argv: string[]): Promise<number> {
     });
     process.stdout.write(`Imported ${formatStats(stats)}\n`);
     return 0;
-  } catch (err) {
-    if (err instanceof BundleRejectedError) {
-      printRejection(err);
-      return 1;
-    }
-    throw err;
-  } finally {
-    await deps.close();
-  }
+  });
 }
 
 if (isMainModule(import.meta.url)) runCli('import', USAGE, main);

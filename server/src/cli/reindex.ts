@@ -7,10 +7,10 @@
  * the command is for doing it ahead of a deployment, or forcing it after repairing data.
  */
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
 import { loadConfig } from '../config/config.js';
 import { reindexStore } from '../fhir/search/reindex.js';
 import { asUsageError, isMainModule, runCli } from './cli-args.js';
+import { withDependencies } from './with-dependencies.js';
 
 const USAGE = `Usage: npm run reindex
 
@@ -34,22 +34,21 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig(process.env);
-  const { openDependencies } = await import('../dependencies.js');
-  const logger = pino({ level: config.logLevel }, pino.destination(2));
-  const deps = await openDependencies(config, logger, { reindex: 'skip' });
-  try {
-    const started = performance.now();
-    const report = await reindexStore(deps.store, deps.defs, logger);
-    const seconds = (performance.now() - started) / 1000;
-    const types = Object.entries(report.perType)
-      .sort((a, b) => b[1] - a[1])
-      .map(([t, n]) => `${t} ${n}`)
-      .join(', ');
-    process.stdout.write(`Reindexed ${report.total} resources in ${seconds.toFixed(1)} s${types ? ` (${types})` : ''}\n`);
-    return 0;
-  } finally {
-    await deps.close();
-  }
+  return withDependencies(
+    config,
+    async (deps) => {
+      const started = performance.now();
+      const report = await reindexStore(deps.store, deps.defs, deps.logger);
+      const seconds = (performance.now() - started) / 1000;
+      const types = Object.entries(report.perType)
+        .sort((a, b) => b[1] - a[1])
+        .map(([t, n]) => `${t} ${n}`)
+        .join(', ');
+      process.stdout.write(`Reindexed ${report.total} resources in ${seconds.toFixed(1)} s${types ? ` (${types})` : ''}\n`);
+      return 0;
+    },
+    { reindex: 'skip' },
+  );
 }
 
 if (isMainModule(import.meta.url)) runCli('reindex', USAGE, main);

@@ -9,11 +9,11 @@
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
-import { pino } from 'pino';
 import { populationBundles, type PopulationOptions } from '../../../fixtures/population/generate-population.js';
 import { loadConfig } from '../config/config.js';
 import type { FhirHandler } from '../fhir/fhir-request.js';
 import { UsageError, asUsageError, intOption, isMainModule, runCli } from './cli-args.js';
+import { withDependencies } from './with-dependencies.js';
 
 export interface LabeledBundle {
   /** Names the bundle in progress and error messages (a file name, "patient 17"). */
@@ -181,25 +181,12 @@ async function main(argv: string[]): Promise<number> {
   const seed = intOption('seed', values.seed, config.seed);
   const start = intOption('start', values.start, 0, 0);
 
-  // Loaded here, not at the top, so that importing seedPopulation (main.ts, tests) does not
-  // pull in the storage engines.
-  const { openDependencies } = await import('../dependencies.js');
-  const logger = pino({ level: config.logLevel }, pino.destination(2));
-  const deps = await openDependencies(config, logger);
-  try {
+  return withDependencies(config, async (deps) => {
     process.stderr.write(`[seed] ${patients} patients, seed ${seed}, start ${start} -> ${config.baseUrl}\n`);
     const stats = await seedPopulation(deps.fhir, config.baseUrl, { patients, seed, start, onProgress: progressPrinter('seed') });
     process.stdout.write(`Seeded ${formatStats(stats)}\n`);
     return 0;
-  } catch (err) {
-    if (err instanceof BundleRejectedError) {
-      printRejection(err);
-      return 1;
-    }
-    throw err;
-  } finally {
-    await deps.close();
-  }
+  });
 }
 
 if (isMainModule(import.meta.url)) runCli('seed', USAGE, main);
