@@ -13,6 +13,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { DEFAULT_AS_OF, directoryBundle, generatePatientBundle, type VisitRange } from '../../fixtures/population/index.js';
 import { loadConfig } from '../../server/src/config/config.js';
+import { loadLabeler } from '../../server/src/consent/load-labeler.js';
 import { PROFILES_DIR } from '../../server/src/dependencies.js';
 import { loadDefinitions } from '../../server/src/fhir/definitions.js';
 import type { FhirContext } from '../../server/src/fhir/fhir-context.js';
@@ -57,6 +58,7 @@ const ctx: FhirContext = {
   newId: () => randomUUID(),
   conditionalLocks: new KeyedLock(),
   cursors: new CursorCodec(randomBytes(32)),
+  labeler: loadLabeler(PROFILES_DIR),
 };
 // Loading is the server writing its own data, as seeding on first start does.
 const fhir = actingAsServer(

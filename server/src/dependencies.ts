@@ -14,13 +14,23 @@ import type { FhirHandler } from './fhir/fhir-request.js';
 import { reindexIfDefinitionsChanged } from './fhir/search/reindex.js';
 import { syncConformanceResources } from './fhir/sync-conformance.js';
 import { createEmbeddedStore } from './store/embedded/embedded-store.js';
+import { parseBasePolicy } from './consent/base-policy.js';
+import { ConsentEngine } from './consent/consent-engine.js';
+import { ConsentIndexingStore } from './consent/consent-indexing-store.js';
+import { loadLabeler } from './consent/load-labeler.js';
+import { relabelIfMappingsChanged } from './consent/relabel.js';
+import type { Labeler } from './consent/labeler.js';
+import { reindexAll } from './fhir/search/reindex.js';
 import type { ResourceStore } from './store/resource-store.js';
 
 export interface Dependencies {
   config: Config;
   logger: Logger;
   defs: Definitions;
+  /** The store every part of the server uses: the engine's, keeping consent decisions current. */
   store: ResourceStore;
+  labeler: Labeler;
+  consent: ConsentEngine;
   /**
    * The gated FHIR core for the HTTP edge (`createApp`): every request must carry a principal,
    * whose scopes decide what it reaches.
@@ -44,18 +54,30 @@ export interface OpenOptions {
    * store was indexed. 'skip': leave it to the caller (the reindex command does it itself).
    */
   reindex?: 'auto' | 'skip';
+  /**
+   * false: the HTTP service does not enforce Consents (decisions are still stored). Only for the
+   * unenforced side of the consent benchmark; no configuration reaches it.
+   */
+  enforceConsent?: boolean;
 }
 
 export async function openDependencies(config: Config, logger: Logger, opts: OpenOptions = {}): Promise<Dependencies> {
   const defs = loadDefinitions(PROFILES_DIR);
   // Before the store opens, so a bad key file stops start-up without leaving the store open.
   const cursors = new CursorCodec(loadCursorKey({ dataDir: config.dataDir, ...(config.cursorSecret !== undefined ? { secret: config.cursorSecret } : {}) }));
-  const store = await openStore(config, logger);
-  await store.init();
+  const labeler = loadLabeler(PROFILES_DIR);
+  const engineStore = await openStore(config, logger);
+  await engineStore.init();
+  const consent = new ConsentEngine({ defs, labeler, base: parseBasePolicy(config.consent.basePolicy), baseUrl: config.baseUrl, logger }, engineStore);
+  const store = new ConsentIndexingStore(engineStore, consent);
   try {
+    // Consents first: reindexing stores each resource's consent decisions too.
+    await consent.open((s) => reindexAll(new ConsentIndexingStore(s, consent), defs, logger));
     if (opts.reindex !== 'skip') await reindexIfDefinitionsChanged(store, defs, logger);
+    // Labels of stored data follow the mappings in fhir-profiles/ (rewritten in place, no new versions).
+    await relabelIfMappingsChanged(store, defs, labeler, logger);
   } catch (err) {
-    await store.close().catch(() => undefined);
+    await engineStore.close().catch(() => undefined);
     throw err;
   }
   const ctx: FhirContext = {
@@ -72,17 +94,21 @@ export async function openDependencies(config: Config, logger: Logger, opts: Ope
     newId: () => randomUUID(),
     conditionalLocks: new KeyedLock(),
     cursors,
+    labeler,
   };
   await syncConformanceResources(ctx);
   const service = new FhirService({
     ctx,
     onInternalError: (err, req) => logger.error({ err, method: req.method, path: req.path }, 'internal error'),
+    ...(opts.enforceConsent === false ? {} : { consent: { engine: consent, breakGlassRoles: config.consent.breakGlassRoles } }),
   });
   return {
     config,
     logger,
     defs,
     store,
+    labeler,
+    consent,
     service,
     fhir: actingAsServer(service),
     close: () => store.close(),

@@ -209,7 +209,8 @@ describe('FHIR REST interactions', () => {
         category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
         patient: { reference: `Patient/${p.id}` },
         policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
-        provision: { type: 'deny' },
+        // A permit: a deny-all Consent would hide the Claim below from the reader (issue 5).
+        provision: { type: 'permit' },
       },
       {
         resourceType: 'Claim',

@@ -26,6 +26,11 @@ function compartmentParams(): ReadonlyMap<string, readonly string[]> {
   return definition;
 }
 
+/** The parameters that put a resource of `type` in a Patient compartment (empty when none do). */
+export function compartmentParamsOf(type: string): readonly string[] {
+  return compartmentParams().get(type) ?? [];
+}
+
 /** Whether resources of this type can belong to a patient's compartment at all. */
 export function inPatientCompartment(type: string): boolean {
   return compartmentParams().has(type);

@@ -6,6 +6,7 @@ import type {
   IndexValues,
   ResourceStore,
   SearchQuery,
+  SearchMatch,
   SearchResult,
   StoredDocument,
   StoredVersion,
@@ -15,7 +16,8 @@ import type { Definitions } from '../fhir/definitions.js';
 import { FhirError } from '../fhir/outcomes.js';
 import { computeIndex } from '../fhir/search/index-values.js';
 import type { Doc } from '../fhir/search/query-doc.js';
-import type { AccessPolicy } from './access-policy.js';
+import type { ConsentGate } from '../consent/consent-gate.js';
+import type { Access, AccessPolicy } from './access-policy.js';
 import type { Permission } from './scopes.js';
 
 /**
@@ -40,6 +42,12 @@ export interface ScopedStoreDeps {
   readonly defs: Definitions;
   /** The permissions whose reach this request may read (e.g. ['r'] for a read, ['s'] for a search). */
   readonly readAs: readonly Permission[];
+  /**
+   * The request's consent gate (consent/consent-gate.ts): its clause is AND-ed with the scopes'
+   * on every read, so what a patient's Consents deny reads exactly as what the scopes do not
+   * reach. Absent only where the caller builds a store without consent on purpose.
+   */
+  readonly consent?: ConsentGate;
 }
 
 /** How many versions a restricted history scans before it asks the client to narrow it. */
@@ -58,33 +66,35 @@ export class ScopedStore implements ResourceStore {
   async close(): Promise<void> {}
 
   async readCurrent(resourceType: string, id: string): Promise<StoredVersion | undefined> {
-    const access = await this.deps.policy.access(resourceType, this.deps.readAs);
-    if (access.kind === 'all') return this.deps.base.readCurrent(resourceType, id);
+    const access = await this.reach(resourceType);
+    if (access.kind === 'all') return this.glass(await this.deps.base.readCurrent(resourceType, id));
     if (access.kind === 'none') return undefined;
+    // One engine search answers both "does it exist" and "may this request see it".
+    const hit = await this.deps.base.search({ resourceType, filter: and({ id }, access.filter), limit: 1 });
+    const found = hit.resources[0];
+    if (found) return this.glass(stripMatch(found));
     const v = await this.deps.base.readCurrent(resourceType, id);
-    if (!v) return undefined;
-    const visible = v.deleted ? await this.beforeDeletionVisible(v, access.filter) : await this.currentVisible(resourceType, id, access.filter);
-    return visible ? v : undefined;
+    return v?.deleted && (await this.beforeDeletionVisible(v, access.filter)) ? v : undefined;
   }
 
   async readVersion(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined> {
-    const access = await this.deps.policy.access(resourceType, this.deps.readAs);
-    if (access.kind === 'all') return this.deps.base.readVersion(resourceType, id, versionId);
+    const access = await this.reach(resourceType);
+    if (access.kind === 'all') return this.glass(await this.deps.base.readVersion(resourceType, id, versionId));
     if (access.kind === 'none') return undefined;
     const v = await this.deps.base.readVersion(resourceType, id, versionId);
-    return v && (await this.versionVisible(v, access.filter)) ? v : undefined;
+    return v && (await this.versionVisible(v, access.filter)) ? this.glass(v) : undefined;
   }
 
   async search(query: SearchQuery): Promise<SearchResult> {
-    const access = await this.deps.policy.access(query.resourceType, this.deps.readAs);
-    if (access.kind === 'all') return this.deps.base.search(query);
+    const access = await this.reach(query.resourceType);
     if (access.kind === 'none') return { resources: [], ...(query.total ? { total: 0 } : {}) };
-    return this.deps.base.search({ ...query, filter: and(query.filter, access.filter) });
+    const result = access.kind === 'all' ? await this.deps.base.search(query) : await this.deps.base.search({ ...query, filter: and(query.filter, access.filter) });
+    return this.deps.consent?.mode === 'break-glass' && !query.idsOnly ? this.glassPage(query.resourceType, result) : result;
   }
 
   async history(query: HistoryQuery): Promise<HistoryResult> {
-    const access = await this.deps.policy.access(query.resourceType, this.deps.readAs);
-    if (access.kind === 'all') return this.deps.base.history(query);
+    const access = await this.reach(query.resourceType);
+    if (access.kind === 'all') return this.glassHistory(await this.deps.base.history(query));
     if (access.kind === 'none') return { entries: [], total: 0 };
     // The history port cannot filter, so versions are filtered here and paged afterwards;
     // that keeps totals and pages exact, at the cost of a bounded scan.
@@ -100,7 +110,43 @@ export class ScopedStore implements ResourceStore {
       }
     }
     const from = query.skip ?? 0;
-    return { entries: visible.slice(from, from + query.limit), total: visible.length };
+    return this.glassHistory({ entries: visible.slice(from, from + query.limit), total: visible.length });
+  }
+
+  /** What this request may read of a type: the scopes' reach narrowed by the consent gate. */
+  private async reach(type: string): Promise<Access> {
+    const access = await this.deps.policy.access(type, this.deps.readAs);
+    if (access.kind === 'none' || !this.deps.consent) return access;
+    const clause = await this.deps.consent.restriction();
+    if (!clause) return access;
+    return { kind: 'some', filter: access.kind === 'all' ? clause : and(access.filter, clause) };
+  }
+
+  /** Break-the-glass: a version consent alone would deny is marked and recorded. */
+  private async glass<T extends StoredVersion>(v: T | undefined): Promise<T | undefined> {
+    const gate = this.deps.consent;
+    if (!v || v.deleted || !v.resource || gate?.mode !== 'break-glass') return v;
+    const clause = await gate.clause();
+    if (matches(clause, testDocument(v.resourceType, v.id, v.versionId, v.lastUpdated, gate.indexOf(v.resource)))) return v;
+    return gate.markBrokenGlass(v, gate.patientsOf(v.resource));
+  }
+
+  private async glassPage(resourceType: string, result: SearchResult): Promise<SearchResult> {
+    const gate = this.deps.consent as ConsentGate;
+    const ids = result.resources.map((r) => r.id);
+    if (ids.length === 0) return result;
+    const clause = await gate.clause();
+    const allowed = await this.deps.base.search({ resourceType, filter: and({ id: { $in: ids } }, clause), limit: ids.length, idsOnly: true });
+    const ok = new Set(allowed.resources.map((r) => r.id));
+    const resources = result.resources.map((r) => (ok.has(r.id) || !r.resource ? r : gate.markBrokenGlass(r, gate.patientsOf(r.resource))));
+    return { ...result, resources };
+  }
+
+  private async glassHistory(result: HistoryResult): Promise<HistoryResult> {
+    if (this.deps.consent?.mode !== 'break-glass') return result;
+    const entries: StoredVersion[] = [];
+    for (const v of result.entries) entries.push((await this.glass(v)) as StoredVersion);
+    return { ...result, entries };
   }
 
   async commit(req: CommitRequest): Promise<StoredVersion[]> {
@@ -109,7 +155,7 @@ export class ScopedStore implements ResourceStore {
   }
 
   async *scan(resourceType: string): AsyncIterable<StoredDocument> {
-    const access = await this.deps.policy.access(resourceType, this.deps.readAs);
+    const access = await this.reach(resourceType);
     if (access.kind === 'none') return;
     for await (const doc of this.deps.base.scan(resourceType)) {
       if (access.kind === 'all' || matches(access.filter, doc)) yield doc;
@@ -173,7 +219,8 @@ export class ScopedStore implements ResourceStore {
   private async versionVisible(v: StoredVersion, filter: Doc): Promise<boolean> {
     if (v.deleted) return this.beforeDeletionVisible(v, filter);
     if (!v.resource) return false;
-    return matches(filter, testDocument(v.resourceType, v.id, v.versionId, v.lastUpdated, computeIndex(this.deps.defs, v.resource)));
+    const idx = this.deps.consent ? this.deps.consent.indexOf(v.resource) : computeIndex(this.deps.defs, v.resource);
+    return matches(filter, testDocument(v.resourceType, v.id, v.versionId, v.lastUpdated, idx));
   }
 
   private async beforeDeletionVisible(tombstone: StoredVersion, filter: Doc): Promise<boolean> {
@@ -182,6 +229,12 @@ export class ScopedStore implements ResourceStore {
     const before = await this.deps.base.readVersion(tombstone.resourceType, tombstone.id, String(n - 1));
     return before !== undefined && !before.deleted && (await this.versionVisible(before, filter));
   }
+}
+
+/** A search hit as a plain version (the keyset fields are the search's business). */
+function stripMatch(m: SearchMatch): StoredVersion {
+  const { sortValues: _s, index: _i, ...v } = m;
+  return v;
 }
 
 function and(a: Doc, b: Doc): Doc {

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { ROLES } from '../auth/principal.js';
+import { DEFAULT_BASE_POLICY, parseBasePolicy } from '../consent/base-policy.js';
 
 /**
  * Configuration schema. Only entry points (server main, CLIs) call loadConfig(process.env);
@@ -36,6 +38,23 @@ const ConfigSchema = z
     ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86400).default(900),
     REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(90 * 86400).default(30 * 86400),
     TOKEN_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(100000).default(60),
+    CONSENT_BASE_POLICY: z
+      .string()
+      .default(DEFAULT_BASE_POLICY)
+      .superRefine((v, ctx) => {
+        try {
+          parseBasePolicy(v);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        }
+      }),
+    CONSENT_BREAK_GLASS_ROLES: z
+      .string()
+      .default('clinician')
+      .refine((v) => v.split(',').map((r) => r.trim()).filter((r) => r !== '').every((r) => (ROLES as readonly string[]).includes(r)), {
+        message: `must be a comma-separated list of roles (${ROLES.join(', ')}), or 'none'`,
+      })
+      .or(z.literal('none')),
   })
   .refine((c) => (c.AUTH_ISSUER === undefined) === (c.AUTH_JWKS_URL === undefined), {
     message: 'AUTH_ISSUER and AUTH_JWKS_URL go together: set both to use an external identity provider, neither for the built-in authorization server',
@@ -70,6 +89,15 @@ export interface Config {
   readonly seedPatients: number;
   readonly seed: number;
   readonly auth: AuthConfig;
+  readonly consent: ConsentConfig;
+}
+
+/** Consent enforcement (README "Consent rules"). */
+export interface ConsentConfig {
+  /** CONSENT_BASE_POLICY: what applies when no Consent decides (base-policy.ts). */
+  readonly basePolicy: string;
+  /** CONSENT_BREAK_GLASS_ROLES: roles that may break the glass with purpose ETREAT. */
+  readonly breakGlassRoles: readonly string[];
 }
 
 /**
@@ -135,6 +163,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
       tokenRateLimitPerMinute: e.TOKEN_RATE_LIMIT_PER_MINUTE,
+    }),
+    consent: Object.freeze({
+      basePolicy: e.CONSENT_BASE_POLICY,
+      breakGlassRoles: Object.freeze(e.CONSENT_BREAK_GLASS_ROLES === 'none' ? [] : e.CONSENT_BREAK_GLASS_ROLES.split(',').map((r) => r.trim()).filter((r) => r !== '')),
     }),
   });
 }

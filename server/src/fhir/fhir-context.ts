@@ -1,4 +1,6 @@
 import type { Principal } from '../auth/principal.js';
+import type { ConsentGate } from '../consent/consent-gate.js';
+import type { Labeler } from '../consent/labeler.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { Definitions } from './definitions.js';
 import type { KeyedLock } from './keyed-lock.js';
@@ -32,4 +34,11 @@ export interface FhirContext {
   readonly conditionalLocks: KeyedLock;
   /** Signs and checks the opaque paging cursors of search results. */
   readonly cursors: CursorCodec;
+  /**
+   * The labeling service (consent/labeler.ts): every written resource gets its data-category
+   * tags and security labels before it is indexed, so `_tag`/`_security` searches see them.
+   */
+  readonly labeler: Labeler;
+  /** The request's consent gate (absent on the server's own context). */
+  readonly consent?: ConsentGate;
 }

@@ -3,6 +3,9 @@ import { authorizeInteraction, InsufficientScopeError } from '../auth/authorize-
 import { SERVER_PRINCIPAL, type Principal } from '../auth/principal.js';
 import type { Permission } from '../auth/scopes.js';
 import { ScopedStore } from '../auth/scoped-store.js';
+import { recordBreakGlass } from '../consent/break-glass.js';
+import type { ConsentEngine } from '../consent/consent-engine.js';
+import { ConsentGate } from '../consent/consent-gate.js';
 import type { FhirContext } from './fhir-context.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from './fhir-request.js';
 import { assertTarget, assertWritable } from './interactions/write-guard.js';
@@ -23,6 +26,11 @@ export interface FhirServiceDeps {
   ctx: FhirContext;
   /** Called with unexpected errors (bugs) before they become a generic 500 outcome. */
   onInternalError(err: unknown, req: FhirRequest): void;
+  /**
+   * The consent engine whose gate every request's reads pass through. Only code that builds a
+   * service by hand can leave it out (the unenforced side of the consent benchmark).
+   */
+  consent?: { readonly engine: ConsentEngine; readonly breakGlassRoles: readonly string[] };
 }
 
 /**
@@ -59,7 +67,12 @@ export class FhirService implements FhirHandler {
       if (route.method !== method) continue;
       this.check(route, m, req);
       const ctx = this.contextFor(principal, route, m, req);
-      return route.handle(ctx, req, m, this.routerFor(principal));
+      const res = await route.handle(ctx, req, m, this.routerFor(principal));
+      const gate = ctx.consent;
+      if (!gate || gate.breakGlassAccesses.length === 0) return res;
+      // Durable before any of it leaves: the record is the price of breaking the glass.
+      await recordBreakGlass(this.deps.ctx, gate, req, route.interaction);
+      return { ...res, headers: { ...(res.headers ?? {}), 'X-Break-The-Glass': String(gate.breakGlassAccesses.length) } };
     }
     if (pathMatched) throw new FhirError('method-not-allowed', `${req.method} is not allowed on /${req.path}`);
     throw new FhirError('not-found', `No FHIR interaction at /${req.path}`);
@@ -81,8 +94,9 @@ export class FhirService implements FhirHandler {
       ...(route.interaction === 'search-system' ? { searchTypes: this.namedTypes(req) } : {}),
     });
     // Public interactions (the CapabilityStatement) read no data: give them a store that reaches nothing.
-    const store = new ScopedStore({ base: root.store, policy, defs: root.defs, readAs: readAs ?? [] });
-    return { ...root, principal, store };
+    const consent = this.deps.consent ? new ConsentGate(principal, this.deps.consent.engine, root.store, { breakGlassRoles: this.deps.consent.breakGlassRoles }) : undefined;
+    const store = new ScopedStore({ base: root.store, policy, defs: root.defs, readAs: readAs ?? [], ...(consent ? { consent } : {}) });
+    return { ...root, principal, store, ...(consent ? { consent } : {}) };
   }
 
   /** Types a system search names in `_type` (unknown names are the handler's 400, not a 403). */

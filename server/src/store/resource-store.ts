@@ -138,6 +138,14 @@ export interface HistoryResult {
   total: number;
 }
 
+/** One document for updateIndex: its new index values and, for a relabel, its new body. */
+export interface UpdateIndexEntry {
+  id: string;
+  index: IndexValues;
+  /** The same version with new meta labels (meta.versionId required). */
+  resource?: Resource;
+}
+
 export interface ResourceStore {
   /** Engine name for logs and the CapabilityStatement. */
   readonly engine: 'embedded' | 'mongodb';
@@ -157,8 +165,17 @@ export interface ResourceStore {
   history(query: HistoryQuery): Promise<HistoryResult>;
   /** Every current, non-deleted document of a type (for reindexing and export). */
   scan(resourceType: string): AsyncIterable<StoredDocument>;
-  /** Replaces the index values of current documents (reindex); does not create versions. */
-  updateIndex(resourceType: string, entries: Array<{ id: string; index: IndexValues }>): Promise<void>;
+  /**
+   * Replaces the index values of current documents (reindex); does not create versions.
+   * With `resource`, also replaces the stored body of that same version (relabel: a change of
+   * meta.tag/meta.security only, which FHIR's $meta-add makes without a new version,
+   * https://hl7.org/fhir/R4/resource-operation-meta-add.html). `resource.meta.versionId` names
+   * the version: its history record gets the new body, and the current document (body and
+   * index values) only while it is still that version — a write that came in between wins.
+   * id, versionId and meta.lastUpdated stay as stored. Entries for absent or deleted resources
+   * are skipped.
+   */
+  updateIndex(resourceType: string, entries: UpdateIndexEntry[]): Promise<void>;
   /**
    * Small durable settings that describe the stored data itself (e.g. the fingerprint of the
    * search definitions the index values were computed with), kept with the data so every

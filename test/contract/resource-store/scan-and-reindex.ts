@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Resource } from '@medplum/fhirtypes';
 import { at, collect, commitOne, createOp, deleteOp, ms, observation, patient, updateOp, type StoreContext } from './fixture.js';
 
 export function scanAndReindexContract(ctx: StoreContext): void {
@@ -65,6 +66,54 @@ export function scanAndReindexContract(ctx: StoreContext): void {
       const found = await ctx.store.search({ resourceType: 'Patient', filter: { 'idx.v': 2 }, limit: 10, total: true });
       assert.equal(found.total, 0);
       assert.equal((await ctx.store.readCurrent('Patient', 'gone'))?.deleted, true);
+    });
+
+    it('with a resource, replaces that version\'s stored body in place: current, history and index (relabel)', async () => {
+      const [v1] = await ctx.store.commit({ ops: [createOp(observation('o1'), { sec: ['N'] }), createOp(patient('a'), { n: 1 })], now: at(0) });
+      const relabelled = { ...v1.resource, meta: { ...v1.resource?.meta, security: [{ system: 'urn:labels', code: 'PSY' }] } } as Resource;
+      await ctx.store.updateIndex('Observation', [{ id: 'o1', index: { sec: ['PSY'] }, resource: relabelled }]);
+
+      const current = await ctx.store.readCurrent('Observation', 'o1');
+      assert.equal(current?.versionId, '1');
+      assert.equal(current?.lastUpdated, at(0));
+      assert.deepEqual(current?.resource, { ...relabelled, meta: { ...relabelled.meta, versionId: '1', lastUpdated: at(0) } });
+      assert.deepEqual((await ctx.store.readVersion('Observation', 'o1', '1'))?.resource, current?.resource);
+      const history = await ctx.store.history({ resourceType: 'Observation', id: 'o1', limit: 10 });
+      assert.equal(history.total, 1);
+      assert.deepEqual(history.entries[0]?.resource, current?.resource);
+      const found = await ctx.store.search({ resourceType: 'Observation', filter: { 'idx.sec': 'PSY' }, limit: 10 });
+      assert.deepEqual(found.resources.map((r) => [r.id, r.versionId, r.resource?.meta?.security?.[0]?.code]), [['o1', '1', 'PSY']]);
+      const [doc] = await collect(ctx.store.scan('Observation'));
+      assert.deepEqual(doc.resource, current?.resource);
+      assert.deepEqual((await ctx.store.readCurrent('Patient', 'a'))?.resource?.meta?.security, undefined);
+    });
+
+    it('with a resource of a version that is no longer current, rewrites only that version', async () => {
+      const [v1] = await ctx.store.commit({ ops: [createOp(observation('o1', 1), { v: 1 })], now: at(0) });
+      await commitOne(ctx.store, updateOp(observation('o1', 2), { v: 2 }), 1);
+      const relabelled = { ...v1.resource, meta: { ...v1.resource?.meta, tag: [{ system: 'urn:labels', code: 'x' }] } } as Resource;
+      await ctx.store.updateIndex('Observation', [{ id: 'o1', index: { v: 99 }, resource: relabelled }]);
+
+      assert.deepEqual((await ctx.store.readVersion('Observation', 'o1', '1'))?.resource?.meta?.tag, [{ system: 'urn:labels', code: 'x' }]);
+      const current = await ctx.store.readCurrent('Observation', 'o1');
+      assert.equal(current?.versionId, '2');
+      assert.equal(current?.resource?.meta?.tag, undefined);
+      assert.equal((await ctx.store.search({ resourceType: 'Observation', filter: { 'idx.v': 2 }, limit: 10, total: true })).total, 1);
+      assert.equal((await ctx.store.history({ resourceType: 'Observation', id: 'o1', limit: 10 })).total, 2);
+    });
+
+    it('with a resource, refuses one of another resource or without the version it replaces, writing nothing', async () => {
+      const [v1] = await ctx.store.commit({ ops: [createOp(observation('o1'), { v: 1 }), createOp(observation('o2'), { v: 1 })], now: at(0) });
+      const body = v1.resource as Resource;
+      await assert.rejects(ctx.store.updateIndex('Observation', [{ id: 'o2', index: { v: 2 }, resource: body }]));
+      await assert.rejects(ctx.store.updateIndex('Observation', [{ id: 'o1', index: { v: 2 }, resource: { ...body, meta: {} } as Resource }]));
+      await assert.rejects(
+        ctx.store.updateIndex('Observation', [
+          { id: 'o2', index: { v: 2 } },
+          { id: 'o1', index: { v: 2 }, resource: { ...body, resourceType: 'Patient' } as Resource },
+        ]),
+      );
+      assert.equal((await ctx.store.search({ resourceType: 'Observation', filter: { 'idx.v': 2 }, limit: 10, total: true })).total, 0);
     });
 
     it('accepts an empty batch', async () => {

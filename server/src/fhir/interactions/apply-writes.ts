@@ -58,6 +58,8 @@ async function prepareOp(ctx: FhirContext, r: ResolvedIntent & { kind: 'write' }
   }
   resource = { ...resource, id: r.id } as Resource;
   assertValid(ctx.defs, resource);
+  // Labelled before indexing, so _tag/_security searches and consent see the server's labels.
+  resource = ctx.labeler.apply(resource);
   return { ...base, kind: r.op, resource, index: computeIndex(ctx.defs, resource) };
 }
 

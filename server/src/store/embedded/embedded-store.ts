@@ -12,8 +12,10 @@ import type {
   SearchResult,
   StoredDocument,
   StoredVersion,
+  UpdateIndexEntry,
 } from '../resource-store.js';
 import { planCommit, type CurrentLookup } from '../plan-commit.js';
+import { relabelTarget } from '../relabel-entry.js';
 import { runSearch, type SearchDoc, type SearchStats } from './embedded-search.js';
 import { updatePostings, type PostingKey } from './postings.js';
 
@@ -224,15 +226,30 @@ class EmbeddedStore implements ResourceStore {
     }
   }
 
-  async updateIndex(resourceType: string, entries: Array<{ id: string; index: IndexValues }>): Promise<void> {
+  async updateIndex(resourceType: string, entries: UpdateIndexEntry[]): Promise<void> {
+    // Checked before the transaction: a bad entry writes nothing.
+    const targets = entries.map((e) => (e.resource ? relabelTarget(resourceType, { ...e, resource: e.resource }) : undefined));
     await this.root.childTransaction(() => {
-      for (const e of entries) {
-        const doc = this.searchDocs.get([resourceType, e.id]);
-        if (!doc) continue;
+      entries.forEach((e, i) => {
+        const key: [string, string] = [resourceType, e.id];
+        const target = targets[i];
+        if (target) {
+          // The version's record gets the new body; the current one only while it is that version.
+          const n = Number(target.versionId);
+          const stored = Number.isSafeInteger(n) ? this.versions.get([resourceType, e.id, n]) : undefined;
+          if (!stored || stored.deleted || stored.lastUpdated !== target.lastUpdated) return;
+          const record: StoredRecord = { ...stored, json: JSON.stringify(target.resource) };
+          this.versions.put([resourceType, e.id, n], record);
+          const current = this.current.get(key);
+          if (current?.versionId !== target.versionId || current.deleted) return;
+          this.current.put(key, record);
+        }
+        const doc = this.searchDocs.get(key);
+        if (!doc) return;
         const next = { ...doc, idx: e.index };
-        this.searchDocs.put([resourceType, e.id], next);
+        this.searchDocs.put(key, next);
         updatePostings(this.postings, resourceType, e.id, doc, next);
-      }
+      });
     });
     await this.root.flushed;
   }

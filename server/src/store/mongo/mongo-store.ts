@@ -3,14 +3,15 @@ import type {
   CommitRequest,
   HistoryQuery,
   HistoryResult,
-  IndexValues,
   ResourceStore,
   SearchQuery,
   SearchResult,
   StoredDocument,
   StoredVersion,
+  UpdateIndexEntry,
 } from '../resource-store.js';
 import { planCommit } from '../plan-commit.js';
+import { relabelTarget } from '../relabel-entry.js';
 import { transactionSupport } from './mongo-capabilities.js';
 import {
   HISTORY_SORT,
@@ -210,13 +211,46 @@ class MongoStore implements ResourceStore {
     }
   }
 
-  updateIndex(resourceType: string, entries: Array<{ id: string; index: IndexValues }>): Promise<void> {
+  updateIndex(resourceType: string, entries: UpdateIndexEntry[]): Promise<void> {
     return this.guard('updateIndex', async () => {
       if (entries.length === 0) return;
-      await this.currentCollection(resourceType).bulkWrite(
-        entries.map((e) => ({ updateOne: { filter: { _id: e.id, deleted: false }, update: { $set: { idx: e.index } } } })),
-        { ordered: false },
-      );
+      const relabels = entries.flatMap((e) => (e.resource ? [{ id: e.id, index: e.index, target: relabelTarget(resourceType, { ...e, resource: e.resource }) }] : []));
+      const current = this.currentCollection(resourceType);
+      const reindex = entries.filter((e) => !e.resource);
+      if (reindex.length > 0) {
+        await current.bulkWrite(
+          reindex.map((e) => ({ updateOne: { filter: { _id: e.id, deleted: false }, update: { $set: { idx: e.index } } } })),
+          { ordered: false },
+        );
+      }
+      if (relabels.length === 0) return;
+      // A new body for a stored version: its history document and, while it is still the
+      // current version, the current document, together or not at all.
+      const session = this.mongo().startSession();
+      try {
+        await session.withTransaction(async () => {
+          await this.historyCollection(resourceType).bulkWrite(
+            relabels.map(({ id, target }) => ({
+              updateOne: {
+                filter: { _id: historyId(id, target.versionId), deleted: false, lastUpdated: target.lastUpdated },
+                update: { $set: { resource: target.resource } },
+              },
+            })),
+            { ordered: false, session },
+          );
+          await current.bulkWrite(
+            relabels.map(({ id, index, target }) => ({
+              updateOne: {
+                filter: { _id: id, deleted: false, versionId: target.versionId, lastUpdated: target.lastUpdated },
+                update: { $set: { idx: index, resource: target.resource } },
+              },
+            })),
+            { ordered: false, session },
+          );
+        }, TRANSACTION);
+      } finally {
+        await session.endSession();
+      }
     });
   }
 

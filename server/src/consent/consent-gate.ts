@@ -1,0 +1,121 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { Principal } from '../auth/principal.js';
+import type { Doc } from '../fhir/search/query-doc.js';
+import type { IndexValues, ResourceStore, StoredVersion } from '../store/resource-store.js';
+import type { ConsentEngine } from './consent-engine.js';
+import { indexWithDecisions } from './consent-indexing-store.js';
+import { consentClause } from './consent-tokens.js';
+import { ACT_CODE_SYSTEM } from './data-categories.js';
+import { decide, type Decision, type Requester } from './evaluate-consent.js';
+import { purposeGroup, type PurposeGroup } from './purpose-groups.js';
+import { requesterIdentities } from './requester.js';
+import { normaliseReference } from './resource-facts.js';
+
+export interface BreakGlassAccess {
+  readonly resourceType: string;
+  readonly id: string;
+  readonly versionId: string;
+  readonly patients: readonly string[];
+}
+
+export interface ConsentGateOptions {
+  /** Roles that may break the glass with purpose ETREAT (CONSENT_BREAK_GLASS_ROLES). Empty: nobody. */
+  readonly breakGlassRoles: readonly string[];
+}
+
+/**
+ * One request's consent gate: what the request's principal may see, as a query clause the
+ * scoped store ANDs into every read (auth/scoped-store.ts), and the break-the-glass record.
+ *
+ * - The server itself, and a patient reading their own record through `patient/` scopes, are
+ *   not limited by consent (a patient's Consents are about others).
+ * - Everyone else is decided for the request's purpose of use (the X-Purpose-Of-Use header, or
+ *   the token's first purpose) and identities (requester.ts).
+ * - Break-the-glass: a principal whose purpose is ETREAT and who holds a role allowed to break
+ *   the glass sees what consent would deny; every such resource is marked in the response
+ *   (meta.security BTG, the X-Break-The-Glass header) and recorded (break-glass.ts).
+ */
+export class ConsentGate {
+  readonly mode: 'exempt' | 'enforce' | 'break-glass';
+  readonly group: PurposeGroup | undefined;
+  private clausePromise: Promise<Doc> | undefined;
+  private requesterPromise: Promise<Requester> | undefined;
+  readonly breakGlassAccesses: BreakGlassAccess[] = [];
+
+  constructor(
+    readonly principal: Principal,
+    private readonly engine: ConsentEngine,
+    private readonly store: Pick<ResourceStore, 'search'>,
+    opts: ConsentGateOptions,
+  ) {
+    const purpose = principal.purposeOfUse[0];
+    this.group = purpose === undefined ? undefined : purposeGroup(purpose);
+    if (principal.subject === 'custodian' && principal.clientId === 'custodian') this.mode = 'exempt';
+    else if (readsOwnRecordOnly(principal)) this.mode = 'exempt';
+    else if (this.group === 'emergency' && principal.roles.some((r) => opts.breakGlassRoles.includes(r))) this.mode = 'break-glass';
+    else this.mode = 'enforce';
+  }
+
+  /** The clause restricting this request's reads, or undefined when consent does not restrict them. */
+  async restriction(): Promise<Doc | undefined> {
+    if (this.mode !== 'enforce') {
+      if (this.mode === 'break-glass') await this.engine.catchUp();
+      return undefined;
+    }
+    return this.clause();
+  }
+
+  /** What consent alone permits this principal (for break-the-glass: what it would see without it). */
+  clause(): Promise<Doc> {
+    this.clausePromise ??= (async () => {
+      await this.engine.catchUp();
+      // No purpose of use, or one outside PurposeOfUse: nothing (the interaction check refuses earlier).
+      if (this.group === undefined) return { id: { $in: [] } };
+      const requester = await this.requester();
+      const named = [...requester.identities].filter((i) => this.engine.registry.isNamed(i)).sort();
+      return consentClause(this.engine.deps.base, this.group, named);
+    })();
+    return this.clausePromise;
+  }
+
+  requester(): Promise<Requester> {
+    this.requesterPromise ??= (async () => ({
+      identities: await requesterIdentities(this.store, this.engine, this.principal.who && normaliseReference(this.principal.who, this.engine.deps.baseUrl)),
+      group: this.group ?? 'marketing',
+    }))();
+    return this.requesterPromise;
+  }
+
+  /** Index values of a version not in the search index (history), with its decisions as of now. */
+  indexOf(resource: Resource): IndexValues {
+    return indexWithDecisions(this.engine, resource);
+  }
+
+  /** The full decision for one resource version, with its explanation. */
+  async explain(resource: Resource): Promise<Decision> {
+    const requester = await this.requester();
+    const facts = this.engine.facts(resource, indexWithDecisions(this.engine, resource));
+    return decide(this.engine.evaluation(), facts, requester);
+  }
+
+  /** Marks versions shown only because the glass was broken, and records them. */
+  markBrokenGlass<T extends StoredVersion>(v: T, patients: readonly string[]): T {
+    this.breakGlassAccesses.push({ resourceType: v.resourceType, id: v.id, versionId: v.versionId, patients });
+    if (!v.resource) return v;
+    const meta = v.resource.meta ?? {};
+    const resource = { ...v.resource, meta: { ...meta, security: [...(meta.security ?? []), { system: ACT_CODE_SYSTEM, code: 'BTG', display: 'break the glass' }] } } as Resource;
+    const copy = { ...v, resource };
+    delete (copy as { json?: string }).json;
+    return copy;
+  }
+
+  patientsOf(resource: Resource): readonly string[] {
+    return this.engine.facts(resource, indexWithDecisions(this.engine, resource)).patients;
+  }
+}
+
+/** A patient token confined to its own compartment, reading as that patient. */
+function readsOwnRecordOnly(p: Principal): boolean {
+  if (p.launchPatient === undefined || !(p.who === `Patient/${p.launchPatient}` || p.who?.endsWith(`/Patient/${p.launchPatient}`))) return false;
+  return p.scopes.length > 0 && p.scopes.every((s) => s.context === 'patient');
+}

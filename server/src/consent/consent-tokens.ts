@@ -1,0 +1,65 @@
+import type { Doc } from '../fhir/search/query-doc.js';
+import type { BasePolicy } from './base-policy.js';
+import { ANYONE_ELSE, decideForPatient, namedActors, type EvaluationContext } from './evaluate-consent.js';
+import { PURPOSE_GROUPS, type PurposeGroup } from './purpose-groups.js';
+import type { ResourceFacts } from './resource-facts.js';
+
+/**
+ * Consent decisions compiled into the store query (issue 5 §3: "filtering happens inside the
+ * store query"). Every stored resource carries, in the index field CONSENT_FIELD, the few
+ * decisions that differ from the base policy, and each request turns its requester into a
+ * query clause over that field — so pages are full, totals exact, and chains, `_has` and
+ * includes see only what the requester may see, on both engines and with their indexes.
+ *
+ * Tokens (strings) of one resource:
+ *   `N|<actor>`          the actor is named in its patients' active Consents (rule 6)
+ *   `~<identity>|<group>` the decision for that identity (ANYONE_ELSE = `*`, or a named actor)
+ *                        and purpose group differs from the group's base default
+ * Absent flips mean "as the base default", so a resource no Consent touches carries tokens
+ * only for groups whose default is deny and that it is nevertheless open to (data outside any
+ * Patient compartment), and most carry none.
+ *
+ * They are computed with the reference evaluator (evaluate-consent.ts), so the clause below
+ * selects exactly the resources `decide` permits for the same consents and time; they are
+ * recomputed whenever a patient's Consents change and when a Consent period starts or ends
+ * (consent-indexing-store.ts).
+ */
+export const CONSENT_FIELD = '_consent';
+const FIELD = `idx.${CONSENT_FIELD}`;
+
+export function consentTokens(ctx: EvaluationContext, facts: ResourceFacts): string[] {
+  const out: string[] = [];
+  if (facts.patients.length === 0) {
+    for (const g of PURPOSE_GROUPS) if (ctx.base.groupDefault(g) === 'deny') out.push(flip(ANYONE_ELSE, g));
+    return out;
+  }
+  const named = [...namedActors(ctx.consentsOf, facts.patients)].sort();
+  for (const a of named) out.push(`N|${a}`);
+  for (const identity of [ANYONE_ELSE, ...named]) {
+    for (const g of PURPOSE_GROUPS) {
+      const permitted = facts.patients.every((p) => decideForPatient(ctx, facts, p, identity, g).decision === 'permit');
+      if (permitted !== (ctx.base.groupDefault(g) === 'permit')) out.push(flip(identity, g));
+    }
+  }
+  return out;
+}
+
+const flip = (identity: string, g: PurposeGroup): string => `~${identity}|${g}`;
+
+/**
+ * The query clause selecting what a requester may see: `identities` are its parties that some
+ * Consent names (the caller may pass all of them; unnamed ones only cost clause size).
+ */
+export function consentClause(base: BasePolicy, group: PurposeGroup, namedIdentities: readonly string[]): Doc {
+  const permitted = (identity: string): Doc =>
+    base.groupDefault(group) === 'permit' ? { [FIELD]: { $ne: flip(identity, group) } } : { [FIELD]: flip(identity, group) };
+  const anyoneElse = permitted(ANYONE_ELSE);
+  if (namedIdentities.length === 0) return anyoneElse;
+  const markers = namedIdentities.map((a) => `N|${a}`);
+  const asAnyoneElse: Doc = { $and: [{ [FIELD]: { $nin: markers } }, anyoneElse] };
+  const asNamed: Doc =
+    namedIdentities.length === 1
+      ? { $and: [{ [FIELD]: markers[0] }, permitted(namedIdentities[0] as string)] }
+      : { $and: [{ [FIELD]: { $in: markers } }, ...namedIdentities.map((a, i) => ({ $or: [{ [FIELD]: { $ne: markers[i] } }, permitted(a)] }))] };
+  return { $or: [asAnyoneElse, asNamed] };
+}
