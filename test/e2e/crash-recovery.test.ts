@@ -5,6 +5,11 @@ import { test } from 'node:test';
 import type { Bundle, Observation, Patient, Resource } from '@medplum/fhirtypes';
 import { makeTempDataDir, startServer, type ServerProcess } from '../helpers/server-process.js';
 import { createTestAuth, type TestAuth } from '../helpers/test-auth.js';
+import { PROFILES_DIR } from '../../server/src/dependencies.js';
+import { loadLabeler } from '../../server/src/consent/load-labeler.js';
+
+/** What the server stores for a resource sent: it adds its data-category and security labels (issue 5). */
+const labeler = loadLabeler(PROFILES_DIR);
 
 /**
  * Durability under kill -9. The promise being tested: a write the server acknowledged (2xx with
@@ -191,7 +196,7 @@ async function verify(base: string, acks: readonly Ack[], hot: readonly string[]
       failures.push(`vread ${a.type}/${a.id}/_history/${a.versionId}: id ${got.id}, meta.versionId ${got.meta?.versionId}, ETag ${res.etag}`);
     }
     try {
-      assert.deepStrictEqual(content(got, a.type === 'Patient'), content(a.sent, a.type === 'Patient'));
+      assert.deepStrictEqual(content(got, a.type === 'Patient'), content(labeler.apply(a.sent), a.type === 'Patient'));
     } catch {
       failures.push(`vread ${a.type}/${a.id}/_history/${a.versionId}: content differs from what was acknowledged`);
     }
@@ -219,7 +224,7 @@ async function verify(base: string, acks: readonly Ack[], hot: readonly string[]
     for (const a of mine) {
       const entry = b.entry?.[current - Number(a.versionId)];
       try {
-        assert.deepStrictEqual(content(entry?.resource as Resource, true), content(a.sent, true));
+        assert.deepStrictEqual(content(entry?.resource as Resource, true), content(labeler.apply(a.sent), true));
       } catch {
         failures.push(`Patient/${id}/_history entry for version ${a.versionId} differs from what was acknowledged`);
       }

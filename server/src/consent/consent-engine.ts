@@ -74,6 +74,10 @@ export class ConsentEngine {
     return consentTokens(this.evaluation(registry, now), this.facts(resource, idx));
   }
 
+  tokensOf(facts: ResourceFacts, registry: ConsentRegistry = this.registry, now = this.now()): string[] {
+    return consentTokens(this.evaluation(registry, now), facts);
+  }
+
   /** A Consent as the engine reads it; a stored one that no longer parses denies everything for its patient. */
   policyOf(resource: Resource): ConsentPolicy {
     try {

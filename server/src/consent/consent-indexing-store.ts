@@ -98,18 +98,13 @@ export class ConsentIndexingStore implements ResourceStore {
     const registry = changes.length > 0 ? this.consent.registry.overlay(changes) : this.consent.registry;
     const patients = new Set(touched);
     const now = this.consent.now();
-    const prepared: Array<{ op: WriteOp; facts?: string[] }> = req.ops.map((op) => ({ op }));
-    for (const p of prepared) {
-      if (!p.op.resource) continue;
-      const facts = this.consent.facts(p.op.resource, p.op.index ?? {});
-      for (const pid of facts.patients) patients.add(pid);
-    }
+    const facts = req.ops.map((op) => (op.resource && op.kind !== 'delete' ? this.consent.facts(op.resource, op.index ?? {}) : undefined));
+    for (const f of facts) for (const pid of f?.patients ?? []) patients.add(pid);
     return this.consent.patientLocks.run([...patients].map((p) => `patient:${p}`), async () => {
-      const ops = req.ops.map((op) => {
-        if (!op.resource || op.kind === 'delete') return op;
-        const index: IndexValues = { ...(op.index ?? {}) };
-        index[CONSENT_FIELD] = this.consent.tokens(op.resource, index, registry, now);
-        return { ...op, index };
+      const ops = req.ops.map((op, i): WriteOp => {
+        const f = facts[i];
+        if (!f) return op;
+        return { ...op, index: { ...(op.index ?? {}), [CONSENT_FIELD]: this.consent.tokensOf(f, registry, now) } };
       });
       if (changes.length > 0) await this.consent.markPending([...touched]);
       const versions = await this.base.commit({ ...req, ops });
