@@ -31,6 +31,19 @@ describe('loadConfig', () => {
       },
     );
   });
+  it('validates the consent base policy and break-the-glass roles', () => {
+    const d = loadConfig({});
+    assert.deepEqual(d.consent.breakGlassRoles, ['clinician']);
+    assert.match(d.consent.basePolicy, /research=deny/);
+    assert.deepEqual(loadConfig({ CONSENT_BREAK_GLASS_ROLES: 'none' }).consent.breakGlassRoles, []);
+    assert.deepEqual(loadConfig({ CONSENT_BREAK_GLASS_ROLES: 'clinician, admin' }).consent.breakGlassRoles, ['clinician', 'admin']);
+    assert.equal(loadConfig({ CONSENT_BASE_POLICY: 'research=permit,payment:substance-use=deny' }).consent.basePolicy, 'research=permit,payment:substance-use=deny');
+    assert.throws(() => loadConfig({ CONSENT_BASE_POLICY: 'research=maybe' }), (e: Error) => e instanceof ConfigError && /CONSENT_BASE_POLICY/.test(e.message));
+    assert.throws(() => loadConfig({ CONSENT_BASE_POLICY: 'gaming=deny' }), (e: Error) => e instanceof ConfigError && /unknown purpose group 'gaming'/.test(e.message));
+    assert.throws(() => loadConfig({ CONSENT_BASE_POLICY: 'payment:lottery=deny' }), (e: Error) => e instanceof ConfigError && /unknown data category 'lottery'/.test(e.message));
+    assert.throws(() => loadConfig({ CONSENT_BREAK_GLASS_ROLES: 'janitor' }), (e: Error) => e instanceof ConfigError && /CONSENT_BREAK_GLASS_ROLES/.test(e.message));
+  });
+
   it('refuses a default page size above the maximum', () => {
     assert.throws(() => loadConfig({ DEFAULT_PAGE_SIZE: '50', MAX_PAGE_SIZE: '10' }), ConfigError);
   });
