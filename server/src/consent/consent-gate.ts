@@ -44,7 +44,8 @@ export class ConsentGate {
 
   constructor(
     readonly principal: Principal,
-    private readonly engine: ConsentEngine,
+    /** The process's consent engine (for operations that explain decisions, `$consent-decision`). */
+    readonly engine: ConsentEngine,
     private readonly store: Pick<ResourceStore, 'search'>,
     opts: ConsentGateOptions,
   ) {
@@ -84,6 +85,11 @@ export class ConsentGate {
       group: this.group ?? 'marketing',
     }))();
     return this.requesterPromise;
+  }
+
+  /** Every party `who` (a `Type/id`) acts as, for deciding on someone else's behalf (requester.ts). */
+  identitiesOf(who: string): Promise<ReadonlySet<string>> {
+    return requesterIdentities(this.store, this.engine, normaliseReference(who, this.engine.deps.baseUrl));
   }
 
   /** Index values of a version not in the search index (history), with its decisions as of now. */

@@ -8,6 +8,8 @@ import { systemSearch } from './interactions/system-search.js';
 import { validateOperation } from './interactions/validate-operation.js';
 import { write } from './interactions/write.js';
 import { capabilities } from './interactions/capabilities.js';
+import { breakGlassReport } from './interactions/break-glass-report.js';
+import { consentDecision } from './interactions/consent-decision.js';
 
 /**
  * The route table is data: the router dispatches from it and the CapabilityStatement is
@@ -34,6 +36,10 @@ export interface Route {
   operation?: string;
   /** True for interactions that change data (refused on read-only types). */
   writes: boolean;
+  /** For an operation defined on some types only: those (the handler refuses others). Absent: every type. */
+  types?: readonly string[];
+  /** For an operation: its OperationDefinition's canonical URL (default: the core Resource-<name>). */
+  definition?: string;
   handle(ctx: FhirContext, req: FhirRequest, m: RouteMatch, router: FhirHandler): Promise<FhirResponse>;
 }
 
@@ -44,7 +50,13 @@ const r = (
   writes: boolean,
   handle: Route['handle'],
   operation?: string,
-): Route => ({ method, pattern: path === '' ? [] : path.split('/'), interaction, writes, handle, ...(operation ? { operation } : {}) });
+  op: { types?: readonly string[]; definition?: string } = {},
+): Route => ({ method, pattern: path === '' ? [] : path.split('/'), interaction, writes, handle, ...(operation ? { operation } : {}), ...op });
+
+/** Custodian's own operations (issue 5 §5, §6); their definitions live under this canonical base. */
+const OPERATION_BASE = 'https://custodian.example.org/fhir/OperationDefinition';
+const CONSENT_DECISION = { types: ['Patient'], definition: `${OPERATION_BASE}/Patient-consent-decision` };
+const BREAK_GLASS_REPORT = { types: ['AuditEvent'], definition: `${OPERATION_BASE}/AuditEvent-break-glass-report` };
 
 export const ROUTES: readonly Route[] = Object.freeze([
   r('GET', 'metadata', 'capabilities', false, async (ctx, req) => capabilities(ctx, req, SOFTWARE)),
@@ -56,6 +68,9 @@ export const ROUTES: readonly Route[] = Object.freeze([
   r('GET', ':type/_history', 'history-type', false, (ctx, req, m) => history(ctx, req, m.type as string, undefined)),
   r('POST', ':type/$validate', 'operation', false, (ctx, req, m) => validateOperation(ctx, req, m.type as string), 'validate'),
   r('POST', ':type/:id/$validate', 'operation', false, (ctx, req, m) => validateOperation(ctx, req, m.type as string), 'validate'),
+  r('GET', ':type/:id/$consent-decision', 'operation', false, (ctx, req, m) => consentDecision(ctx, req, m.type as string, m.id as string), 'consent-decision', CONSENT_DECISION),
+  r('POST', ':type/:id/$consent-decision', 'operation', false, (ctx, req, m) => consentDecision(ctx, req, m.type as string, m.id as string), 'consent-decision', CONSENT_DECISION),
+  r('GET', ':type/$break-glass-report', 'operation', false, (ctx, req, m) => breakGlassReport(ctx, req, m.type as string), 'break-glass-report', BREAK_GLASS_REPORT),
   r('GET', ':type/:id/_history/:vid', 'vread', false, (ctx, _req, m) => vread(ctx, m.type as string, m.id as string, m.versionId as string)),
   r('GET', ':type/:id/_history', 'history-instance', false, (ctx, req, m) => history(ctx, req, m.type as string, m.id)),
   r('GET', ':type/:id', 'read', false, (ctx, req, m) => read(ctx, req, m.type as string, m.id as string)),

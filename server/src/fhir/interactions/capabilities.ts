@@ -38,12 +38,14 @@ function revIncludes(defs: Definitions): Map<string, string[]> {
  */
 export function capabilities(ctx: FhirContext, req: FhirRequest, software: { name: string; version: string }): FhirResponse {
   const typeInteractions = new Set<TypeInteraction>();
-  const operations = new Set<string>();
+  const operations = new Map<string, { types?: readonly string[]; definition: string }>();
   let transaction = false;
   let systemSearch = false;
   for (const route of ROUTES) {
-    if (route.interaction === 'operation' && route.operation) operations.add(route.operation);
-    else if (route.interaction === 'transaction') transaction = true;
+    if (route.interaction === 'operation' && route.operation) {
+      const definition = route.definition ?? `http://hl7.org/fhir/OperationDefinition/Resource-${route.operation}`;
+      operations.set(route.operation, { ...(route.types ? { types: route.types } : {}), definition });
+    } else if (route.interaction === 'transaction') transaction = true;
     else if (route.interaction === 'search-system') systemSearch = true;
     else if (route.interaction !== 'batch' && route.interaction !== 'capabilities') typeInteractions.add(route.interaction as TypeInteraction);
   }
@@ -54,6 +56,7 @@ export function capabilities(ctx: FhirContext, req: FhirRequest, software: { nam
       .filter((p) => SUPPORTED_SEARCH_TYPES.has(p.type as string) || p.code === '_id' || p.code === '_lastUpdated')
       .sort((a, b) => (a.code as string).localeCompare(b.code as string));
     const searches = interactions.includes('search-type');
+    const ops = [...operations].filter(([, o]) => !o.types || o.types.includes(type)).map(([name, o]) => ({ name, definition: o.definition }));
     const profiles = ctx.defs.projectResources.filter((r) => r.resourceType === 'StructureDefinition' && (r as { type?: string }).type === type);
     return {
       type,
@@ -75,9 +78,7 @@ export function capabilities(ctx: FhirContext, req: FhirRequest, software: { nam
           }
         : {}),
       searchParam: params.map((p) => ({ name: p.code as string, definition: p.url, type: p.type })),
-      ...(operations.size > 0
-        ? { operation: [...operations].map((name) => ({ name, definition: `http://hl7.org/fhir/OperationDefinition/Resource-${name}` })) }
-        : {}),
+      ...(ops.length > 0 ? { operation: ops } : {}),
     } as CapabilityStatementRestResource;
   });
   const statement: CapabilityStatement = {
