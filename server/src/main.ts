@@ -5,7 +5,8 @@ import { createAuthServer, storePatientDirectory, type AuthServer } from './auth
 import { tokenVerifierFor } from './auth/verify-token.js';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { openDependencies, type Dependencies } from './dependencies.js';
-import { formatStats, seedPopulation } from './cli/seed.js';
+import { formatStats, seedPopulation, submitBundles } from './cli/seed.js';
+import { consentScenarioBundles } from '../../fixtures/consent-scenarios/scenarios.js';
 import { DEMO_ACTORS } from '../../fixtures/actors/actors.js';
 import { demoPasswordsFile, ensureDemoActors } from '../../fixtures/actors/ensure-demo-actors.js';
 
@@ -136,6 +137,9 @@ async function seedOnFirstStart(deps: Dependencies): Promise<void> {
   logger.info({ patients: config.seedPatients, seed: config.seed }, 'empty store: seeding demo data');
   const stats = await seedPopulation(deps.fhir, config.baseUrl, { patients: config.seedPatients, seed: config.seed });
   logger.info(`seeded ${formatStats(stats)}`);
+  // The consent scenarios (fixtures/consent-scenarios): fixed `scn-` ids, written with PUT.
+  const bundles = consentScenarioBundles().map((bundle, i) => ({ label: `consent scenarios ${i + 1}`, bundle }));
+  logger.info(`seeded consent scenarios: ${formatStats(await submitBundles(deps.fhir, config.baseUrl, bundles))}`);
 }
 
 main().catch((err: unknown) => {

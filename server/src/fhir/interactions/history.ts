@@ -18,11 +18,16 @@ export async function history(ctx: FhirContext, req: FhirRequest, type: string, 
     if (!r || !/T/.test(sinceRaw)) throw new FhirError('bad-request', `_since must be an instant (e.g. 2024-01-01T00:00:00Z), got '${sinceRaw}'`, '_since');
     sinceMs = r.lo;
   }
-  if (id !== undefined) {
-    const current = await ctx.store.readCurrent(type, id);
-    if (!current) throw new FhirError('not-found', `${type}/${id} not found`);
-  }
   const result = await ctx.store.history({ resourceType: type, ...(id ? { id } : {}), ...(sinceMs !== undefined ? { sinceMs } : {}), skip: offset, limit: count });
+  if (id !== undefined && result.total === 0) {
+    // Absent, or no version of it visible to this request (scopes, consent): the same 404. When
+    // only older versions are visible (a later one is denied), those are listed, as vread and
+    // type history would show them.
+    const current = await ctx.store.readCurrent(type, id);
+    if (!current && (sinceMs === undefined || (await ctx.store.history({ resourceType: type, id, limit: 1 })).total === 0)) {
+      throw new FhirError('not-found', `${type}/${id} not found`);
+    }
+  }
   const url = `${req.baseUrl}/${type}${id ? `/${id}` : ''}/_history`;
   const bundle: Bundle = {
     resourceType: 'Bundle',
