@@ -17,6 +17,7 @@ import { FhirError } from '../fhir/outcomes.js';
 import { computeIndex } from '../fhir/search/index-values.js';
 import type { Doc } from '../fhir/search/query-doc.js';
 import type { ConsentGate } from '../consent/consent-gate.js';
+import { CONSENT_FIELD } from '../consent/consent-tokens.js';
 import type { Access, AccessPolicy } from './access-policy.js';
 import type { Permission } from './scopes.js';
 
@@ -66,6 +67,8 @@ export class ScopedStore implements ResourceStore {
   async close(): Promise<void> {}
 
   async readCurrent(resourceType: string, id: string): Promise<StoredVersion | undefined> {
+    const fast = await this.readCurrentByConsentField(resourceType, id);
+    if (fast !== NOT_APPLICABLE) return fast;
     const access = await this.reach(resourceType);
     if (access.kind === 'all') return this.glass(await this.deps.base.readCurrent(resourceType, id));
     if (access.kind === 'none') return undefined;
@@ -111,6 +114,25 @@ export class ScopedStore implements ResourceStore {
     }
     const from = query.skip ?? 0;
     return this.glassHistory({ entries: visible.slice(from, from + query.limit), total: visible.length });
+  }
+
+  /**
+   * Read-by-id when the scopes reach the whole type and only consent restricts it: the stored
+   * decisions of that one document are tested against the clause, with no search, and the
+   * stored JSON is sent as is (the common case for backend services and clinicians).
+   */
+  private async readCurrentByConsentField(resourceType: string, id: string): Promise<StoredVersion | undefined | typeof NOT_APPLICABLE> {
+    const gate = this.deps.consent;
+    if (!gate || gate.mode !== 'enforce' || !this.deps.base.readIndex) return NOT_APPLICABLE;
+    const access = await this.deps.policy.access(resourceType, this.deps.readAs);
+    if (access.kind !== 'all') return NOT_APPLICABLE;
+    const clause = await gate.clause();
+    const v = await this.deps.base.readCurrent(resourceType, id);
+    if (!v) return undefined;
+    if (v.deleted) return (await this.beforeDeletionVisible(v, clause)) ? v : undefined;
+    const idx = await this.deps.base.readIndex(resourceType, id, [CONSENT_FIELD]);
+    if (!idx) return undefined;
+    return matches(clause, testDocument(resourceType, id, v.versionId, v.lastUpdated, idx)) ? v : undefined;
   }
 
   /** What this request may read of a type: the scopes' reach narrowed by the consent gate. */
@@ -246,6 +268,8 @@ function and(a: Doc, b: Doc): Doc {
 function testDocument(resourceType: string, id: string, versionId: string, lastUpdated: string, idx: IndexValues): Omit<StoredDocument, 'resource'> {
   return { resourceType, id, versionId, lastUpdated, lastUpdatedMs: Date.parse(lastUpdated), deleted: false, idx };
 }
+
+const NOT_APPLICABLE = Symbol('not applicable');
 
 const queries = new WeakMap<Doc, Query>();
 

@@ -74,7 +74,18 @@ export class ConsentGate {
       if (this.group === undefined) return { id: { $in: [] } };
       const requester = await this.requester();
       const named = [...requester.identities].filter((i) => this.engine.registry.isNamed(i)).sort();
-      return consentClause(this.engine.deps.base, this.group, named);
+      // One clause object per (purpose group, named identities): requests alike share it, and
+      // with it the compiled mingo query the stores cache per clause object.
+      const key = `${this.group}\n${named.join('\n')}`;
+      let cache = clauses.get(this.engine);
+      if (!cache) clauses.set(this.engine, (cache = new Map()));
+      let clause = cache.get(key);
+      if (!clause) {
+        if (cache.size >= 10_000) cache.clear();
+        clause = consentClause(this.engine.deps.base, this.group, named);
+        cache.set(key, clause);
+      }
+      return clause;
     })();
     return this.clausePromise;
   }
@@ -119,6 +130,8 @@ export class ConsentGate {
     return this.engine.facts(resource, indexWithDecisions(this.engine, resource)).patients;
   }
 }
+
+const clauses = new WeakMap<ConsentEngine, Map<string, Doc>>();
 
 /** A patient token confined to its own compartment, reading as that patient. */
 function readsOwnRecordOnly(p: Principal): boolean {

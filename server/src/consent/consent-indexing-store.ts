@@ -76,6 +76,10 @@ export class ConsentIndexingStore implements ResourceStore {
     return this.base.readSetting(key);
   }
 
+  async readIndex(resourceType: string, id: string, fields: readonly string[]): Promise<IndexValues | undefined> {
+    return this.base.readIndex ? this.base.readIndex(resourceType, id, fields) : undefined;
+  }
+
   writeSetting(key: string, value: string): Promise<void> {
     return this.base.writeSetting(key, value);
   }

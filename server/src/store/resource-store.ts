@@ -182,6 +182,11 @@ export interface ResourceStore {
    * process sharing the store sees the same answer.
    */
   readSetting(key: string): Promise<string | undefined>;
+  /**
+   * Some index values of the current, live document (undefined when absent or deleted): lets a
+   * gated read test a clause on one field without running a search (consent on read-by-id).
+   */
+  readIndex?(resourceType: string, id: string, fields: readonly string[]): Promise<IndexValues | undefined>;
   writeSetting(key: string, value: string): Promise<void>;
   close(): Promise<void>;
 }

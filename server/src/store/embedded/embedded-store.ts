@@ -258,6 +258,11 @@ class EmbeddedStore implements ResourceStore {
     return this.settings.get(key);
   }
 
+  async readIndex(resourceType: string, id: string, fields: readonly string[]): Promise<IndexValues | undefined> {
+    const doc = this.searchDocs.get([resourceType, id]);
+    return doc ? pickIndex(doc.idx, fields) : undefined;
+  }
+
   async writeSetting(key: string, value: string): Promise<void> {
     await this.settings.put(key, value);
     await this.root.flushed;

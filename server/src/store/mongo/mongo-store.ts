@@ -1,5 +1,6 @@
 import { MongoClient, type ClientSession, type Db, type Filter, type TransactionOptions } from 'mongodb';
 import type {
+  IndexValues,
   CommitRequest,
   HistoryQuery,
   HistoryResult,
@@ -101,6 +102,16 @@ class MongoStore implements ResourceStore {
     return this.guard('readCurrent', async () => {
       const doc = await this.currentCollection(resourceType).findOne({ _id: id });
       return doc ? currentToStoredVersion(doc) : undefined;
+    });
+  }
+
+  readIndex(resourceType: string, id: string, fields: readonly string[]): Promise<IndexValues | undefined> {
+    return this.guard('readIndex', async () => {
+      const projection = Object.fromEntries(fields.map((f) => [`idx.${f}`, 1]));
+      const doc = await this.currentCollection(resourceType).findOne({ _id: id, deleted: false }, { projection: { ...projection, deleted: 1 } });
+      if (!doc) return undefined;
+      const idx = ((doc as unknown as { idx?: IndexValues }).idx ?? {}) as IndexValues;
+      return idx;
     });
   }
 
