@@ -1,5 +1,6 @@
 /**
  * `npm run bench -- search`: the search benchmark instead (bench/search/run-search.ts).
+ * `npm run bench -- consent`: the consent benchmark, enforced vs unenforced (bench/consent/run-consent.ts).
  *
  * `npm run bench`: Custodian vs a peer (@medplum/fhir-router + MemoryRepository) vs the limit
  * (raw node:http serving the same bytes), side by side in one run, plus the disk's fsync rate
@@ -220,8 +221,11 @@ if (scenarioArg === 'search') {
   // Loaded only when asked for: it pulls in the server's write path and worker threads.
   const { runSearchBench } = await import('./search/run-search.js');
   runSearchBench();
+} else if (scenarioArg === 'consent') {
+  const { runConsentBench } = await import('./consent/run-consent.js');
+  runConsentBench();
 } else if (scenarioArg !== undefined) {
-  process.stderr.write(`bench: unknown scenario '${scenarioArg}'. Usage: npm run bench [-- search]\n`);
+  process.stderr.write(`bench: unknown scenario '${scenarioArg}'. Usage: npm run bench [-- search|consent]\n`);
   process.exit(2);
 } else {
   main().then(

@@ -40,16 +40,34 @@ export async function benchIssuerEnv(): Promise<Record<string, string>> {
   return { AUTH_ISSUER: BENCH_ISSUER, AUTH_JWKS_URL: (await issuer()).jwksUrl };
 }
 
-/** `Authorization` header of an admin backend for the server at `baseUrl`, valid for a day. */
-export async function benchAuthorization(baseUrl: string): Promise<string> {
+/** Claims of a bench access token beyond iss/aud/sub/iat/exp (SMART + Custodian's purpose_of_use, roles). */
+export interface BenchClaims {
+  client_id?: string;
+  scope: string;
+  purpose_of_use: string[];
+  roles?: string[];
+  fhirUser?: string;
+  patient?: string;
+}
+
+/**
+ * `Authorization` header carrying a token with these claims for the server whose audience is
+ * `audience` (its base URL unless AUTH_AUDIENCE says otherwise), valid for a day.
+ */
+export async function benchToken(audience: string, claims: BenchClaims, subject = 'bench'): Promise<string> {
   const { privateKey } = await issuer();
-  const token = await new SignJWT({ client_id: 'bench', scope: 'system/*.cruds', purpose_of_use: ['HSYSADMIN'], roles: ['admin'], jti: randomUUID() })
+  const token = await new SignJWT({ client_id: 'bench', ...claims, jti: randomUUID() })
     .setProtectedHeader({ alg: 'ES256', kid: 'bench', typ: 'at+jwt' })
     .setIssuer(BENCH_ISSUER)
-    .setAudience(baseUrl)
-    .setSubject('bench')
+    .setAudience(audience)
+    .setSubject(subject)
     .setIssuedAt()
     .setExpirationTime('24h')
     .sign(privateKey);
   return `Bearer ${token}`;
+}
+
+/** `Authorization` header of an admin backend for the server at `baseUrl`, valid for a day. */
+export function benchAuthorization(baseUrl: string): Promise<string> {
+  return benchToken(baseUrl, { scope: 'system/*.cruds', purpose_of_use: ['HSYSADMIN'], roles: ['admin'] });
 }

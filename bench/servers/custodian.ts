@@ -38,6 +38,11 @@ export async function startCustodian(opts: {
   timeoutMs?: number;
   /** Extra environment (e.g. MAX_PAGE_SIZE). */
   env?: Record<string, string>;
+  /**
+   * Entry point relative to the repository (default `server/src/main.ts`); the consent
+   * benchmark passes its unenforced twin, bench/servers/custodian-unenforced.ts.
+   */
+  entry?: string;
 }): Promise<CustodianProcess> {
   const port = await freePort();
   const nodeArgs = [
@@ -46,7 +51,7 @@ export async function startCustodian(opts: {
     'tsx',
     '--import',
     pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'exit-with-parent.ts')).href,
-    'server/src/main.ts',
+    opts.entry ?? 'server/src/main.ts',
   ];
   const server = await spawnServer({
     name: opts.name ?? 'custodian',
