@@ -80,6 +80,29 @@ export function writeConsentManifest(entry: ConsentCacheEntry, manifest: object)
   writeFileSync(entry.manifestPath, JSON.stringify(manifest) + '\n');
 }
 
+/**
+ * The newest complete cached store of this size built with these options, whatever code built
+ * it (for BENCH_CONSENT_REUSE_STALE: the server recomputes stored decisions at start when the
+ * consent rules' fingerprint changed, but a change to the write path is not caught).
+ */
+export function newestConsentManifest<T extends { layout: number; createdAt: string; params?: unknown }>(
+  cacheRoot: string,
+  patients: number,
+  params: unknown,
+): { entry: ConsentCacheEntry; manifest: T } | undefined {
+  if (!existsSync(cacheRoot)) return undefined;
+  let best: { entry: ConsentCacheEntry; manifest: T } | undefined;
+  for (const name of readdirSync(cacheRoot)) {
+    const m = /^p(\d+)-([0-9a-f]+)$/.exec(name);
+    if (!m || Number(m[1]) !== patients) continue;
+    const entry = consentCacheEntry(cacheRoot, m[2] as string, patients);
+    const manifest = readConsentManifest<T>(entry);
+    if (!manifest || (manifest.params !== undefined && JSON.stringify(manifest.params) !== JSON.stringify(params))) continue;
+    if (!best || manifest.createdAt > best.manifest.createdAt) best = { entry, manifest };
+  }
+  return best;
+}
+
 /** Removes other cached stores with the same patient count: outdated and large. */
 export function pruneStaleConsentStores(cacheRoot: string, keep: ConsentCacheEntry, patients: number, log: (m: string) => void): void {
   if (!existsSync(cacheRoot)) return;

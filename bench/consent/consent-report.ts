@@ -60,7 +60,7 @@ export interface ConsentBenchReport {
   startedAt: string;
   machine: { cpus: number; node: string; platform: string; loadAvg: number[] };
   settings: Record<string, unknown>;
-  store: { key: string; cached: boolean; builtAt: string; dir: string; build: ConsentBuildStats; size: DecisionSize; copySeconds: number };
+  store: { key: string; /** The key the current code would build; differs when a stale store was reused. */ currentKey: string; cached: boolean; builtAt: string; dir: string; build: ConsentBuildStats; size: DecisionSize; copySeconds: number };
   rows: ScenarioRow[];
   consentChange: ConsentChange[];
   failures: string[];
@@ -91,7 +91,7 @@ export function formatConsentReport(r: ConsentBenchReport): string {
   out.push(`Consent benchmark — ${r.startedAt} — ${r.machine.cpus} CPUs, node ${r.machine.node}, load ${r.machine.loadAvg.map((l) => l.toFixed(2)).join(' ')}`);
   out.push(
     `Store: ${int(b.patients)} patients, ${int(b.resources)} resources, ${int(b.consentedPatients)} patients with Consents ` +
-      `(research ${int(b.consents.research)}, employer ${int(b.consents.employer)}, hiv ${int(b.consents.hiv)}); ${r.store.cached ? `REUSED cache built ${r.store.builtAt}` : 'built in this run'} (key ${r.store.key})`,
+      `(research ${int(b.consents.research)}, employer ${int(b.consents.employer)}, hiv ${int(b.consents.hiv)}); ${r.store.cached ? `REUSED cache built ${r.store.builtAt}` : 'built in this run'} (key ${r.store.key}${r.store.currentKey !== r.store.key ? `; STALE: the current code's key is ${r.store.currentKey}` : ''})`,
   );
   out.push(
     `  build: ${ms(b.totalSeconds)} s total = setup ${ms(b.setupSeconds)} s + population ${ms(b.populationSeconds)} s (${int(b.resourcesPerSecond)} resources/s) + ` +

@@ -21,7 +21,7 @@ import { benchToken } from '../servers/bench-issuer.js';
 import { startCustodian, type CustodianProcess } from '../servers/custodian.js';
 import { killAllChildrenNow, type ServerProcess } from '../servers/spawn.js';
 import { buildConsentStore, type BuiltConsentStore } from './build-consent-store.js';
-import { consentCacheEntry, consentCacheKey, pruneStaleConsentStores, readConsentManifest, writeConsentManifest, CONSENT_CACHE_LAYOUT } from './consent-cache.js';
+import { consentCacheEntry, consentCacheKey, newestConsentManifest, pruneStaleConsentStores, readConsentManifest, writeConsentManifest, CONSENT_CACHE_LAYOUT } from './consent-cache.js';
 import {
   formatConsentReport,
   median,
@@ -53,15 +53,26 @@ interface Manifest extends BuiltConsentStore {
   key: string;
   layout: number;
   createdAt: string;
+  /** The options the store was built with (absent in stores built before it was recorded). */
+  params?: Record<string, unknown>;
 }
 
-async function store(s: ConsentBenchSettings): Promise<{ manifest: Manifest; cached: boolean; dataDir: string; dir: string }> {
-  const key = consentCacheKey(REPO_ROOT, { seed: s.seed, visits: s.visits, patients: s.patients, shares: s.shares });
+async function store(s: ConsentBenchSettings): Promise<{ manifest: Manifest; cached: boolean; dataDir: string; dir: string; currentKey: string }> {
+  const params = { seed: s.seed, visits: s.visits, patients: s.patients, shares: s.shares };
+  const key = consentCacheKey(REPO_ROOT, params);
   const entry = consentCacheEntry(s.cacheDir, key, s.patients);
   const cached = s.rebuild ? undefined : readConsentManifest<Manifest>(entry);
   if (cached) {
     log(`REUSING cached consent store ${entry.dir} (${cached.stats.resources.toLocaleString('en-US')} resources, built ${cached.createdAt} in ${cached.stats.totalSeconds.toFixed(0)} s; key ${key})`);
-    return { manifest: cached, cached: true, dataDir: entry.dataDir, dir: entry.dir };
+    return { manifest: cached, cached: true, dataDir: entry.dataDir, dir: entry.dir, currentKey: key };
+  }
+  const stale = s.rebuild || !s.reuseStale ? undefined : newestConsentManifest<Manifest>(s.cacheDir, s.patients, params);
+  if (stale) {
+    log(
+      `REUSING STALE cached consent store ${stale.entry.dir} (BENCH_CONSENT_REUSE_STALE: built ${stale.manifest.createdAt} by code with key ${stale.manifest.key}, ` +
+        `the current code's key is ${key}; the server recomputes decisions at start if the consent rules' fingerprint changed)`,
+    );
+    return { manifest: stale.manifest, cached: true, dataDir: stale.entry.dataDir, dir: stale.entry.dir, currentKey: key };
   }
   log(
     `building the consent store: ${s.patients.toLocaleString('en-US')} patients, seed ${s.seed}, ${s.visits.min}-${s.visits.max} visits, ` +
@@ -70,11 +81,11 @@ async function store(s: ConsentBenchSettings): Promise<{ manifest: Manifest; cac
   rmSync(entry.dir, { recursive: true, force: true });
   mkdirSync(entry.dataDir, { recursive: true });
   const built = await buildConsentStore({ dataDir: entry.dataDir, seed: s.seed, visits: s.visits, patients: s.patients, shares: s.shares, workers: s.workers, log });
-  const manifest: Manifest = { key, layout: CONSENT_CACHE_LAYOUT, createdAt: new Date().toISOString(), ...built };
+  const manifest: Manifest = { key, layout: CONSENT_CACHE_LAYOUT, createdAt: new Date().toISOString(), params, ...built };
   writeConsentManifest(entry, manifest);
   pruneStaleConsentStores(s.cacheDir, entry, s.patients, log);
   log(`consent store built in ${built.stats.totalSeconds.toFixed(1)} s`);
-  return { manifest, cached: false, dataDir: entry.dataDir, dir: entry.dir };
+  return { manifest, cached: false, dataDir: entry.dataDir, dir: entry.dir, currentKey: key };
 }
 
 function shuffled<T>(items: readonly T[], seed: number): T[] {
@@ -253,30 +264,34 @@ async function main(): Promise<number> {
         const order: ServerName[] = round % 2 === 1 ? ['enforced', 'unenforced'] : ['unenforced', 'enforced'];
         for (const name of order) {
           const t = targets[name];
-          const run = (connections: number, warmupOps: number): Promise<LoopResult> =>
+          const run = (connections: number, seconds: number, minOps: number, maxOps: number): Promise<LoopResult> =>
             runClosedLoop({
               origin: t.origin,
               basePath: t.basePath,
               connections,
               paths,
               ...(sc.kind === 'walk' ? { walk: { results: WALK_RESULTS, offsetFallback: false } } : {}),
-              seconds: s.seconds,
-              minOps: s.minOps,
-              maxOps: 10_000_000,
-              warmupOps,
+              seconds,
+              minOps,
+              maxOps,
+              warmupOps: 0,
               timeoutMs: s.timeoutMs,
               headers,
             });
           const label = `${sc.name} round ${round}`;
+          // Warm-up as its own run, so profile windows hold measured requests only; the slow
+          // scenarios (a search counting thousands of matches, a 10-page walk) need few.
+          const warmup = sc.kind === 'read' || sc.kind === 'patient-search' ? s.warmupOps : Math.min(s.warmupOps, 3);
+          if (warmup > 0) await run(1, 0, warmup, warmup);
           log(`${label} ${name}: latency (1 connection) ...`);
           let t0 = nowUs();
-          const lat = await run(1, sc.kind === 'walk' ? Math.ceil(s.warmupOps / 10) : s.warmupOps);
+          const lat = await run(1, s.seconds, s.minOps, 10_000_000);
           windows[name].push({ label: `${label} latency`, startUs: t0, endUs: nowUs(), requests: lat.requests });
           check(name, `${label} latency`, lat);
           rounds[name].latency.push(lat);
           log(`${label} ${name}: throughput (${s.connections} connections) ...`);
           t0 = nowUs();
-          const thr = await run(s.connections, 0);
+          const thr = await run(s.connections, s.seconds, s.minOps, 10_000_000);
           windows[name].push({ label: `${label} throughput`, startUs: t0, endUs: nowUs(), requests: thr.requests });
           check(name, `${label} throughput`, thr);
           rounds[name].throughput.push(thr);
@@ -328,12 +343,17 @@ async function main(): Promise<number> {
         continue;
       }
       const change: ConsentChange = { patient: pick.id, resources: pick.resources, consentPutMs: [], plainPutMs: [] };
+      // The Consent PUTs back to back (one profile window), then the Patient PUTs.
+      const c0 = nowUs();
       for (let i = 0; i < s.consentPuts; i++) {
         const consent: Record<string, unknown> = { ...(cur.json as Record<string, unknown>), dateTime: `2024-06-${String(2 + i).padStart(2, '0')}T09:00:00Z` };
         delete consent.meta;
         const r = await httpJson(t, 'PUT', `/Consent/${consentId}`, admin, consent);
         if (r.status !== 200) failures.push(`consent change: PUT Consent/${consentId} answered ${r.status}: ${JSON.stringify(r.json).slice(0, 300)}`);
         else change.consentPutMs.push(r.ms);
+      }
+      windows.enforced.push({ label: `Consent PUT of a patient with ${pick.resources} resources`, startUs: c0, endUs: nowUs(), requests: s.consentPuts });
+      for (let i = 0; i < s.consentPuts; i++) {
         const patient: Record<string, unknown> = { ...(pat.json as Record<string, unknown>), active: i % 2 === 1 };
         delete patient.meta;
         const p = await httpJson(t, 'PUT', `/Patient/${pick.id}`, admin, patient);
@@ -348,7 +368,7 @@ async function main(): Promise<number> {
       startedAt,
       machine: { cpus: cpus().length, node: process.version, platform: `${process.platform}-${process.arch}`, loadAvg: loadAtStart },
       settings: { ...s, visits: `${s.visits.min}-${s.visits.max}`, audience: AUDIENCE, labCodes },
-      store: { key: m.key, cached: built.cached, builtAt: m.createdAt, dir: built.dir, build: m.stats, size: m.size, copySeconds },
+      store: { key: m.key, currentKey: built.currentKey, cached: built.cached, builtAt: m.createdAt, dir: built.dir, build: m.stats, size: m.size, copySeconds },
       rows,
       consentChange,
       failures,

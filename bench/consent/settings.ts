@@ -13,6 +13,8 @@ export interface ConsentBenchSettings {
   shares: { research: number; employer: number; hiv: number };
   workers: number;
   rebuild: boolean;
+  /** Reuse the newest cached store of the same options even when the code's key changed. */
+  reuseStale: boolean;
   cacheDir: string;
   /** Parent of the temp dir holding the run's copy of the store. */
   dataDir: string;
@@ -73,6 +75,7 @@ export function readSettings(env: NodeJS.ProcessEnv, benchDir: string): ConsentB
     },
     workers: Math.floor(num(env, 'BENCH_CONSENT_WORKERS', 2, 1)),
     rebuild: flag(env, 'BENCH_CONSENT_REBUILD', false),
+    reuseStale: flag(env, 'BENCH_CONSENT_REUSE_STALE', false),
     cacheDir: resolve(env.BENCH_CONSENT_CACHE_DIR || resolve(benchDir, 'results', 'consent-stores')),
     dataDir: resolve(env.BENCH_DATA_DIR || tmpdir()),
     keepData: flag(env, 'BENCH_KEEP_DATA', false),
