@@ -154,11 +154,10 @@ export class ConsentEngine {
   }
 
   /** Records that the registry changed in this process (after a Consent commit). */
-  async consentsChanged(patients: readonly string[]): Promise<void> {
+  async consentsChanged(): Promise<void> {
     this.epoch = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
     await this.store.writeSetting(CONSENT_EPOCH_SETTING, this.epoch);
     this.nextBoundaryAt = Math.min(this.nextBoundaryAt, this.registry.nextBoundary(this.checkedUntil)?.at ?? Infinity);
-    void patients;
   }
 
   async markPending(patients: readonly string[]): Promise<void> {

@@ -3,6 +3,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Doc } from '../fhir/search/query-doc.js';
 import type { IndexValues, ResourceStore, StoredVersion } from '../store/resource-store.js';
 import type { ConsentEngine } from './consent-engine.js';
+import { computeIndex } from '../fhir/search/index-values.js';
 import { indexWithDecisions } from './consent-indexing-store.js';
 import { consentClause } from './consent-tokens.js';
 import { ACT_CODE_SYSTEM } from './data-categories.js';
@@ -111,7 +112,7 @@ export class ConsentGate {
   /** The full decision for one resource version, with its explanation. */
   async explain(resource: Resource): Promise<Decision> {
     const requester = await this.requester();
-    const facts = this.engine.facts(resource, indexWithDecisions(this.engine, resource));
+    const facts = this.engine.facts(resource, computeIndex(this.engine.deps.defs, resource));
     return decide(this.engine.evaluation(), facts, requester);
   }
 
@@ -127,7 +128,7 @@ export class ConsentGate {
   }
 
   patientsOf(resource: Resource): readonly string[] {
-    return this.engine.facts(resource, indexWithDecisions(this.engine, resource)).patients;
+    return this.engine.facts(resource, computeIndex(this.engine.deps.defs, resource)).patients;
   }
 }
 

@@ -121,7 +121,7 @@ export class ConsentIndexingStore implements ResourceStore {
           else this.consent.registry.put(this.consent.policyOf(v.resource));
         }
         await this.consent.rematerialize([...touched], true);
-        await this.consent.consentsChanged([...touched]);
+        await this.consent.consentsChanged();
       }
       return versions;
     });

@@ -2,6 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { compartmentParamsOf } from '../auth/compartment.js';
 import type { IndexValues } from '../store/resource-store.js';
 import type { Definitions } from '../fhir/definitions.js';
+import { localReference } from '../fhir/search-results/include.js';
 import { collectCodings } from './collect-codings.js';
 import { codingKey, type CodingKey, type DataCategory } from './data-categories.js';
 import type { Labeler } from './labeler.js';
@@ -91,9 +92,8 @@ function patientsOf(baseUrl: string, type: string, id: string, idx: IndexValues)
 }
 
 function patientIdOf(ref: string, baseUrl: string): string | undefined {
-  const rel = ref.startsWith(`${baseUrl}/`) ? ref.slice(baseUrl.length + 1) : ref;
-  const m = /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(rel);
-  return m ? m[1] : undefined;
+  const local = localReference(ref, baseUrl);
+  return local?.type === 'Patient' ? local.id : undefined;
 }
 
 function clinicalDate(defs: Definitions, type: string, idx: IndexValues): { lo: number; hi: number } | undefined {
@@ -133,7 +133,6 @@ function collectReferences(resource: Resource, baseUrl: string): Set<string> {
 
 /** `Type/id` for relative references and absolute ones to this server; others as written. */
 export function normaliseReference(ref: string, baseUrl: string): string {
-  const rel = ref.startsWith(`${baseUrl}/`) ? ref.slice(baseUrl.length + 1) : ref;
-  const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/.exec(rel);
-  return m ? `${m[1]}/${m[2]}` : ref;
+  const local = localReference(ref, baseUrl);
+  return local ? `${local.type}/${local.id}` : ref;
 }
