@@ -9,6 +9,7 @@ import { searchPlannerContract } from './resource-store/search-planner.js';
 import { historyContract } from './resource-store/history.js';
 import { scanAndReindexContract } from './resource-store/scan-and-reindex.js';
 import { concurrencyContract } from './resource-store/concurrency.js';
+import { matchesCurrentContract } from './resource-store/matches-current.js';
 
 /**
  * The one behavioural contract of the ResourceStore port (server/src/store/resource-store.ts),
@@ -52,5 +53,6 @@ export function runResourceStoreContract(
     historyContract(ctx);
     scanAndReindexContract(ctx);
     concurrencyContract(ctx);
+    matchesCurrentContract(ctx);
   });
 }

@@ -17,7 +17,6 @@ import { FhirError } from '../fhir/outcomes.js';
 import { computeIndex } from '../fhir/search/index-values.js';
 import type { Doc } from '../fhir/search/query-doc.js';
 import type { ConsentGate } from '../consent/consent-gate.js';
-import { CONSENT_FIELD } from '../consent/consent-tokens.js';
 import type { Access, AccessPolicy } from './access-policy.js';
 import type { Permission } from './scopes.js';
 
@@ -117,22 +116,20 @@ export class ScopedStore implements ResourceStore {
   }
 
   /**
-   * Read-by-id when the scopes reach the whole type and only consent restricts it: the stored
-   * decisions of that one document are tested against the clause, with no search, and the
+   * Read-by-id when the scopes reach the whole type and only consent restricts it: the clause
+   * is tested on that one document (matchesCurrent: a few key lookups), with no search, and the
    * stored JSON is sent as is (the common case for backend services and clinicians).
    */
   private async readCurrentByConsentField(resourceType: string, id: string): Promise<StoredVersion | undefined | typeof NOT_APPLICABLE> {
     const gate = this.deps.consent;
-    if (!gate || gate.mode !== 'enforce' || !this.deps.base.readIndex) return NOT_APPLICABLE;
+    if (!gate || gate.mode !== 'enforce' || !this.deps.base.matchesCurrent) return NOT_APPLICABLE;
     const access = await this.deps.policy.access(resourceType, this.deps.readAs);
     if (access.kind !== 'all') return NOT_APPLICABLE;
     const clause = await gate.clause();
     const v = await this.deps.base.readCurrent(resourceType, id);
     if (!v) return undefined;
     if (v.deleted) return (await this.beforeDeletionVisible(v, clause)) ? v : undefined;
-    const idx = await this.deps.base.readIndex(resourceType, id, [CONSENT_FIELD]);
-    if (!idx) return undefined;
-    return matches(clause, testDocument(resourceType, id, v.versionId, v.lastUpdated, idx)) ? v : undefined;
+    return (await this.deps.base.matchesCurrent(resourceType, id, clause)) ? v : undefined;
   }
 
   /** What this request may read of a type: the scopes' reach narrowed by the consent gate. */

@@ -76,8 +76,9 @@ export class ConsentIndexingStore implements ResourceStore {
     return this.base.readSetting(key);
   }
 
-  async readIndex(resourceType: string, id: string, fields: readonly string[]): Promise<IndexValues | undefined> {
-    return this.base.readIndex ? this.base.readIndex(resourceType, id, fields) : undefined;
+  async matchesCurrent(resourceType: string, id: string, filter: Record<string, unknown>): Promise<boolean> {
+    if (this.base.matchesCurrent) return this.base.matchesCurrent(resourceType, id, filter);
+    return (await this.base.search({ resourceType, filter: { $and: [{ id }, filter] }, limit: 1, idsOnly: true })).resources.length > 0;
   }
 
   writeSetting(key: string, value: string): Promise<void> {

@@ -183,10 +183,11 @@ export interface ResourceStore {
    */
   readSetting(key: string): Promise<string | undefined>;
   /**
-   * Some index values of the current, live document (undefined when absent or deleted): lets a
-   * gated read test a clause on one field without running a search (consent on read-by-id).
+   * Whether the current, live document matches `filter` (false when absent or deleted): lets
+   * a gated read test its clause on one document without running a search (consent on
+   * read-by-id). Same semantics as `search({filter: {$and: [{id}, filter]}})`.
    */
-  readIndex?(resourceType: string, id: string, fields: readonly string[]): Promise<IndexValues | undefined>;
+  matchesCurrent?(resourceType: string, id: string, filter: Record<string, unknown>): Promise<boolean>;
   writeSetting(key: string, value: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -4,6 +4,7 @@ import type { SearchQuery, SortKey, StoredDocument } from '../resource-store.js'
 import { checkPosition, compareSortValues, effectiveSort, sortValuesOf } from '../keyset.js';
 import { candidatesOf, type Candidate, type PostingRange } from './access-paths.js';
 import { candidateCursor, intersect, streamable, type CursorSource } from './id-cursors.js';
+import { splitFilter, type FilterSplit } from './posting-predicate.js';
 import { STRING_END, type PostingKey } from './postings.js';
 
 /**
@@ -23,6 +24,11 @@ import { STRING_END, type PostingKey } from './postings.js';
  * 4. Without any candidate, the type's documents are scanned (in id order: streamed as in 2).
  * `total` is counted from the postings when the filter is exactly one candidate set, otherwise
  * by evaluating the driver's documents (never decoding resources).
+ *
+ * Conjuncts the postings alone decide (posting-predicate.ts: the consent clause, scalar
+ * `$ne`/`$nin`/`$in` on top-level paths) are answered per document by key lookups before the
+ * document is decoded, so a document they exclude is never read, and a count whose other
+ * conjuncts form one exact candidate reads no document at all.
  */
 
 /** The search document: a StoredDocument without its resource. */
@@ -65,6 +71,28 @@ export function runSearch(src: SearchSources, query: SearchQuery, observe?: (s: 
   return outcome;
 }
 
+const splits = new WeakMap<Record<string, unknown>, { split: FilterSplit; rest: Query }>();
+
+/**
+ * Whether the live document (type, id) matches `filter`: posting lookups for what they decide,
+ * the document decoded only when something else is left. Callers reuse filter objects (the
+ * consent clause), so the split and the compiled rest are cached per object.
+ */
+export function matchesById(src: SearchSources, type: string, id: string, filter: Record<string, unknown>): boolean {
+  let c = splits.get(filter);
+  if (!c) {
+    const split = splitFilter(filter);
+    c = { split, rest: new Query(split.rest) };
+    splits.set(filter, c);
+  }
+  if (!src.searchDocs.doesExist([type, id])) return false;
+  const has = (path: string, value: string | number): boolean => src.postings.doesExist([type, path, value, id] as PostingKey);
+  if (!c.split.decidable.every((p) => p(has))) return false;
+  if (Object.keys(c.split.rest).length === 0) return true;
+  const doc = src.searchDocs.get([type, id]);
+  return doc !== undefined && c.rest.test(doc as unknown as Record<string, unknown>);
+}
+
 /**
  * How the documents to examine are found: the intersection of every exact-value candidate,
  * streamed in id order (`streams`), or the smallest range candidate (`set`), or a type scan.
@@ -77,6 +105,7 @@ class SearchRun {
   examined = 0;
   private readonly type: string;
   private readonly matcher: Query;
+  private readonly split: FilterSplit;
   private readonly skip: number;
   private readonly limit: number;
   private readonly cursorSource: CursorSource;
@@ -87,7 +116,8 @@ class SearchRun {
     private readonly sort: SortKey[],
   ) {
     this.type = query.resourceType;
-    this.matcher = new Query({ $and: [{ deleted: false }, query.filter] });
+    this.split = splitFilter(query.filter);
+    this.matcher = new Query({ $and: [{ deleted: false }, this.split.rest] });
     this.skip = Math.max(0, query.skip ?? 0);
     this.limit = Math.max(0, query.limit);
     this.cursorSource = { postings: src.postings, type: this.type, onRead: () => this.postingsRead++ };
@@ -187,6 +217,10 @@ class SearchRun {
     if (!driver && Object.keys(this.query.filter).length === 0) {
       return this.src.searchDocs.getKeysCount({ start: [this.type, ''], end: [this.type, STRING_END] });
     }
+    if (this.split.decidable.length > 0) {
+      const counted = this.countDecidable();
+      if (counted !== undefined) return counted;
+    }
     let n = 0;
     for (const doc of this.candidateDocs(driver)) if (this.test(doc)) n++;
     return n;
@@ -208,6 +242,53 @@ class SearchRun {
       }
     }
     return ids.size;
+  }
+
+  /**
+   * When what the postings cannot decide is one exact candidate (or nothing), the count is the
+   * candidate's documents that pass the posting predicates: key lookups only.
+   */
+  private countDecidable(): number | undefined {
+    const rest = this.split.rest;
+    let ids: Iterable<string>;
+    if (Object.keys(rest).length === 0) {
+      ids = this.src.searchDocs.getKeys({ start: [this.type, ''], end: [this.type, STRING_END] }).map((k) => k[1]);
+    } else {
+      const cs = candidatesOf(rest);
+      const c = cs.length === 1 && cs[0]!.exact ? cs[0]! : undefined;
+      if (!c) return undefined;
+      const known = new Set<string>();
+      for (const id of c.ids ?? []) if (this.src.searchDocs.doesExist([this.type, id])) known.add(id);
+      for (const r of c.ranges) {
+        for (const key of this.src.postings.getKeys(bounds(this.type, r))) {
+          this.postingsRead++;
+          known.add(key[3]);
+        }
+      }
+      ids = known;
+    }
+    let n = 0;
+    for (const id of ids) if (this.passes(id)) n++;
+    return n;
+  }
+
+  /** The posting predicates for one document, by key lookups (each value looked up once). */
+  private passes(id: string): boolean {
+    const preds = this.split.decidable;
+    if (preds.length === 0) return true;
+    const seen = new Map<string, boolean>();
+    const has = (path: string, value: string | number): boolean => {
+      const k = `${path}\u0000${value}`;
+      let v = seen.get(k);
+      if (v === undefined) {
+        this.postingsRead++;
+        v = this.src.postings.doesExist([this.type, path, value, id] as PostingKey);
+        seen.set(k, v);
+      }
+      return v;
+    };
+    for (const p of preds) if (!p(has)) return false;
+    return true;
   }
 
   private test(doc: SearchDoc): boolean {
@@ -240,6 +321,7 @@ class SearchRun {
 
   private *docsOf(ids: Iterable<string>): Iterable<SearchDoc> {
     for (const id of ids) {
+      if (!this.passes(id)) continue;
       const doc = this.src.searchDocs.get([this.type, id]);
       if (doc) yield doc;
     }
@@ -247,13 +329,29 @@ class SearchRun {
 
   /** The type's search documents in id order, strictly after `afterId`. */
   private *typeInOrder(afterId: string | undefined, dir: 1 | -1): Iterable<SearchDoc> {
-    const range =
-      dir === 1
-        ? { start: [this.type, afterId ?? ''] as [string, string], end: [this.type, STRING_END] as [string, string] }
-        : { start: [this.type, afterId ?? STRING_END] as [string, string], end: [this.type] as unknown as [string, string], reverse: true };
+    if (this.split.decidable.length > 0) {
+      yield* this.docsOf(this.typeIdsInOrder(afterId, dir));
+      return;
+    }
+    const range = this.typeRange(afterId, dir);
     for (const { value } of this.src.searchDocs.getRange(range)) {
       if (value.id === afterId) continue;
       yield value;
+    }
+  }
+
+  private typeRange(afterId: string | undefined, dir: 1 | -1): { start: [string, string]; end: [string, string]; reverse?: boolean } {
+    return dir === 1
+      ? { start: [this.type, afterId ?? ''], end: [this.type, STRING_END] }
+      : { start: [this.type, afterId ?? STRING_END], end: [this.type] as unknown as [string, string], reverse: true };
+  }
+
+  /** The type's ids in id order, strictly after `afterId` (keys only: nothing decoded). */
+  private *typeIdsInOrder(afterId: string | undefined, dir: 1 | -1): Iterable<string> {
+    const range = this.typeRange(afterId, dir);
+    for (const key of this.src.searchDocs.getKeys(range)) {
+      if (key[1] === afterId) continue;
+      yield key[1];
     }
   }
 }

@@ -16,7 +16,7 @@ import type {
 } from '../resource-store.js';
 import { planCommit, type CurrentLookup } from '../plan-commit.js';
 import { relabelTarget } from '../relabel-entry.js';
-import { runSearch, type SearchDoc, type SearchStats } from './embedded-search.js';
+import { matchesById, runSearch, type SearchDoc, type SearchStats } from './embedded-search.js';
 import { updatePostings, type PostingKey } from './postings.js';
 
 /**
@@ -258,9 +258,8 @@ class EmbeddedStore implements ResourceStore {
     return this.settings.get(key);
   }
 
-  async readIndex(resourceType: string, id: string, fields: readonly string[]): Promise<IndexValues | undefined> {
-    const doc = this.searchDocs.get([resourceType, id]);
-    return doc ? pickIndex(doc.idx, fields) : undefined;
+  async matchesCurrent(resourceType: string, id: string, filter: Record<string, unknown>): Promise<boolean> {
+    return matchesById({ searchDocs: this.searchDocs, postings: this.postings }, resourceType, id, filter);
   }
 
   async writeSetting(key: string, value: string): Promise<void> {

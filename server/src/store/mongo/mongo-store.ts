@@ -105,13 +105,10 @@ class MongoStore implements ResourceStore {
     });
   }
 
-  readIndex(resourceType: string, id: string, fields: readonly string[]): Promise<IndexValues | undefined> {
-    return this.guard('readIndex', async () => {
-      const projection = Object.fromEntries(fields.map((f) => [`idx.${f}`, 1]));
-      const doc = await this.currentCollection(resourceType).findOne({ _id: id, deleted: false }, { projection: { ...projection, deleted: 1 } });
-      if (!doc) return undefined;
-      const idx = ((doc as unknown as { idx?: IndexValues }).idx ?? {}) as IndexValues;
-      return idx;
+  matchesCurrent(resourceType: string, id: string, filter: Record<string, unknown>): Promise<boolean> {
+    return this.guard('matchesCurrent', async () => {
+      const doc = await this.currentCollection(resourceType).findOne({ $and: [{ _id: id }, { deleted: false }, filter] }, { projection: { _id: 1 } });
+      return doc !== null;
     });
   }
 

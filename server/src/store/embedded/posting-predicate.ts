@@ -1,0 +1,102 @@
+import { isPostedPath, isTruncated } from './postings.js';
+
+/**
+ * The part of a filter the postings alone can decide for one document, without decoding it.
+ *
+ * A clause on a top-level index path compares the path's values with scalars: `{p: v}`,
+ * `$eq`, `$ne`, `$in`, `$nin` (and `$and`/`$or` of such clauses). For index values that are
+ * arrays of scalars (index-values.ts shapes) MongoDB's rule "an array matches when one element
+ * does" makes each of them a question about which values the document has, and the postings
+ * key [type, path, value, id] answers exactly that — provided the value is posted whole
+ * (not truncated) and the path is posted at all. Such clauses (the consent clause of
+ * consent-tokens.ts is one) are then answered with a few key lookups per document instead of a
+ * decode and a query evaluation, and a count over them reads no document at all.
+ *
+ * Everything else stays in `rest`, for the query evaluator; the split is only ever of the
+ * top-level conjunction, so `decidable AND rest` is the original filter.
+ */
+export type Has = (path: string, value: string | number) => boolean;
+export type PostingPredicate = (has: Has) => boolean;
+
+export interface FilterSplit {
+  /** Conjuncts decided by posting lookups (empty when none). */
+  readonly decidable: readonly PostingPredicate[];
+  /** The remaining conjuncts as one query document (`{}` when nothing is left). */
+  readonly rest: Record<string, unknown>;
+}
+
+type Doc = Record<string, unknown>;
+
+export function splitFilter(filter: Doc): FilterSplit {
+  const decidable: PostingPredicate[] = [];
+  const rest: Doc[] = [];
+  for (const conjunct of conjunctsOf(filter)) {
+    const p = compile(conjunct);
+    if (p) decidable.push(p);
+    else rest.push(conjunct);
+  }
+  return { decidable, rest: rest.length === 0 ? {} : rest.length === 1 ? (rest[0] as Doc) : { $and: rest } };
+}
+
+/** The filter's top-level conjuncts: `$and` arrays flattened, and each field of a document on its own. */
+function conjunctsOf(filter: Doc): Doc[] {
+  const out: Doc[] = [];
+  for (const [key, cond] of Object.entries(filter)) {
+    if (key === '$and' && Array.isArray(cond) && cond.every(isDoc)) for (const sub of cond) out.push(...conjunctsOf(sub));
+    else out.push({ [key]: cond });
+  }
+  return out;
+}
+
+function compile(doc: Doc): PostingPredicate | undefined {
+  const parts: PostingPredicate[] = [];
+  for (const [key, cond] of Object.entries(doc)) {
+    const p = key === '$and' || key === '$or' ? compileLogical(key, cond) : compileField(key, cond);
+    if (!p) return undefined;
+    parts.push(p);
+  }
+  if (parts.length === 0) return undefined;
+  return parts.length === 1 ? (parts[0] as PostingPredicate) : (has) => parts.every((p) => p(has));
+}
+
+function compileLogical(op: '$and' | '$or', cond: unknown): PostingPredicate | undefined {
+  if (!Array.isArray(cond) || cond.length === 0) return undefined;
+  const subs: PostingPredicate[] = [];
+  for (const branch of cond) {
+    const p = isDoc(branch) ? compile(branch) : undefined;
+    if (!p) return undefined;
+    subs.push(p);
+  }
+  return op === '$and' ? (has) => subs.every((p) => p(has)) : (has) => subs.some((p) => p(has));
+}
+
+function compileField(key: string, cond: unknown): PostingPredicate | undefined {
+  if (!key.startsWith('idx.')) return undefined;
+  const path = key.slice(4);
+  // Only top-level paths: below an object the index shapes hold flat objects, not scalars.
+  if (path.includes('.') || path.includes('$') || path === '') return undefined;
+  const exact = (v: unknown): v is string => typeof v === 'string' && !isTruncated(v) && isPostedPath(path, v);
+  const all = (vs: unknown): vs is string[] => Array.isArray(vs) && vs.every(exact);
+  if (exact(cond)) return (has) => has(path, cond);
+  if (!isDoc(cond)) return undefined;
+  const ops = Object.keys(cond);
+  if (ops.length !== 1) return undefined;
+  const op = ops[0] as string;
+  const arg = cond[op];
+  switch (op) {
+    case '$eq':
+      return exact(arg) ? (has) => has(path, arg) : undefined;
+    case '$ne':
+      return exact(arg) ? (has) => !has(path, arg) : undefined;
+    case '$in':
+      return all(arg) ? (has) => arg.some((v) => has(path, v)) : undefined;
+    case '$nin':
+      return all(arg) ? (has) => !arg.some((v) => has(path, v)) : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function isDoc(v: unknown): v is Doc {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
