@@ -7,6 +7,7 @@ import type { Consent } from '@medplum/fhirtypes';
 import request from 'supertest';
 import { PATIENT, PRACTITIONER, recordIds, type ScenarioPatient } from '../../fixtures/consent-scenarios/scenarios.js';
 import { R4_CONSENT_EXAMPLES, R4_EXAMPLES_SKIP, r4ExamplesDir, readR4ConsentExamples } from '../helpers/r4-consent-examples.js';
+import { CONSENT_PENDING_SETTING } from '../../server/src/consent/consent-engine.js';
 import { FHIR_JSON, startTestApp, type TestApp } from './app-fixture.js';
 import { EMPLOYER, INSURER, RESEARCH, clinician, refs, startConsentFixture, versions, type Client, type ConsentFixture } from './consent-fixture.js';
 
@@ -380,6 +381,15 @@ describe('consent on every read path (the consent scenarios)', () => {
       assert.equal(await employerSees(), false, 'another new Consent');
       await f.remove('Consent', 'fresh-c2');
       assert.equal(await employerSees(), true);
+    });
+
+    it('concurrent Consent writes for different patients leave none of them pending (the recovery list is updated serially)', async () => {
+      const ids = ['fresh-p1', 'fresh-p2', 'fresh-p3', 'fresh-p4', 'fresh-p5', 'fresh-p6'];
+      await Promise.all(ids.map((id) => f.put({ resourceType: 'Patient', id, name: [{ family: id }] })));
+      await Promise.all(ids.map((id) => f.put({ ...consent(`${id}-c`), patient: { reference: `Patient/${id}` } })));
+      assert.deepEqual(JSON.parse((await f.t.deps.store.readSetting(CONSENT_PENDING_SETTING)) ?? '[]'), []);
+      await Promise.all(ids.map((id) => f.remove('Consent', `${id}-c`)));
+      assert.deepEqual(JSON.parse((await f.t.deps.store.readSetting(CONSENT_PENDING_SETTING)) ?? '[]'), []);
     });
 
     it('a provision period that ends stops applying on the first request after its end', async () => {

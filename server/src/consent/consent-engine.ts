@@ -161,15 +161,31 @@ export class ConsentEngine {
   }
 
   async markPending(patients: readonly string[]): Promise<void> {
-    const set = new Set([...(await this.readPending()), ...patients]);
-    await this.store.writeSetting(CONSENT_PENDING_SETTING, JSON.stringify([...set].sort()));
+    await this.updatePending(async () => {
+      const set = new Set([...(await this.readPending()), ...patients]);
+      await this.store.writeSetting(CONSENT_PENDING_SETTING, JSON.stringify([...set].sort()));
+    });
   }
 
   private async clearPending(patients: readonly string[]): Promise<void> {
-    const done = new Set(patients);
-    const left = (await this.readPending()).filter((p) => !done.has(p));
-    await this.store.writeSetting(CONSENT_PENDING_SETTING, JSON.stringify(left));
+    await this.updatePending(async () => {
+      const done = new Set(patients);
+      const left = (await this.readPending()).filter((p) => !done.has(p));
+      await this.store.writeSetting(CONSENT_PENDING_SETTING, JSON.stringify(left));
+    });
   }
+
+  /**
+   * The pending list is one setting read, changed and written back: Consent commits for
+   * different patients run concurrently (their locks differ), so its updates are serialised
+   * here, or one would overwrite another's and leave patients pending for ever.
+   */
+  private updatePending(update: () => Promise<void>): Promise<void> {
+    const run = this.pendingChain.then(update, update);
+    this.pendingChain = run.catch(() => undefined);
+    return run;
+  }
+  private pendingChain: Promise<void> = Promise.resolve();
 
   private async readPending(): Promise<string[]> {
     const raw = await this.store.readSetting(CONSENT_PENDING_SETTING);
