@@ -103,6 +103,19 @@ describe('embedded engine: index-driven search', () => {
     assert.ok(stats.documentsExamined <= OBSERVATIONS / PATIENTS, `examined ${stats.documentsExamined}`);
   });
 
+  it('a consent-style clause (decided by postings) on a patient search reads the patient\'s postings only, and counts without decoding', async () => {
+    const consent = { $or: [{ $and: [{ 'idx._consent': { $nin: ['N|CareTeam/x'] } }, { 'idx._consent': { $ne: '~*|treatment' } }] }, { $and: [{ 'idx._consent': 'N|CareTeam/x' }, { 'idx._consent': { $ne: '~CareTeam/x|treatment' } }] }] };
+    for (const patient of [{ 'idx.patient': 'Patient/p9' }, { 'idx.patient': { $in: ['Patient/p9'] } }]) {
+      const { result, stats } = await search({ filter: { $and: [patient, consent] }, total: true, limit: 5 });
+      const all = Array.from({ length: OBSERVATIONS }, (_, i) => i).filter((i) => i % PATIENTS === 9);
+      assert.equal(result.total, all.length);
+      assert.deepEqual(result.resources.map((r) => r.id), all.slice(0, 5).map(obsId));
+      // The page decodes its 5 documents; the count decodes none and probes a few keys per document.
+      assert.ok(stats.documentsExamined <= 5, `examined ${stats.documentsExamined}`);
+      assert.ok(stats.postingsRead <= all.length * 8, `read ${stats.postingsRead} postings for ${all.length} documents`);
+    }
+  });
+
   it('a page walk over a common code costs one page per page', async () => {
     const filter = { 'idx.code': { $elemMatch: { s: LOINC, c: 'common' } } };
     const seen: string[] = [];

@@ -218,7 +218,7 @@ class SearchRun {
       return this.src.searchDocs.getKeysCount({ start: [this.type, ''], end: [this.type, STRING_END] });
     }
     if (this.split.decidable.length > 0) {
-      const counted = this.countDecidable();
+      const counted = this.countDecidable(driver);
       if (counted !== undefined) return counted;
     }
     let n = 0;
@@ -245,31 +245,41 @@ class SearchRun {
   }
 
   /**
-   * When what the postings cannot decide is one exact candidate (or nothing), the count is the
-   * candidate's documents that pass the posting predicates: key lookups only.
+   * When the postings decide everything, or what they cannot decide is one exact candidate,
+   * the count is the candidate documents that pass the posting predicates: key lookups only.
+   * With nothing left, the candidates are the driver's (the filter's narrowest sets).
    */
-  private countDecidable(): number | undefined {
+  private countDecidable(driver: Driver): number | undefined {
     const rest = this.split.rest;
     let ids: Iterable<string>;
     if (Object.keys(rest).length === 0) {
-      ids = this.src.searchDocs.getKeys({ start: [this.type, ''], end: [this.type, STRING_END] }).map((k) => k[1]);
+      ids = !driver
+        ? this.src.searchDocs.getKeys({ start: [this.type, ''], end: [this.type, STRING_END] }).map((k) => k[1])
+        : driver.kind === 'streams'
+          ? this.streamIds(driver.candidates, 1, undefined)
+          : this.existingIdsOf(driver.candidate);
     } else {
       const cs = candidatesOf(rest);
       const c = cs.length === 1 && cs[0]!.exact ? cs[0]! : undefined;
       if (!c) return undefined;
-      const known = new Set<string>();
-      for (const id of c.ids ?? []) if (this.src.searchDocs.doesExist([this.type, id])) known.add(id);
-      for (const r of c.ranges) {
-        for (const key of this.src.postings.getKeys(bounds(this.type, r))) {
-          this.postingsRead++;
-          known.add(key[3]);
-        }
-      }
-      ids = known;
+      ids = this.existingIdsOf(c);
     }
     let n = 0;
     for (const id of ids) if (this.passes(id)) n++;
     return n;
+  }
+
+  /** A candidate's ids, those given as `_id` values only when the document exists. */
+  private existingIdsOf(c: Candidate): Set<string> {
+    const known = new Set<string>();
+    for (const id of c.ids ?? []) if (this.src.searchDocs.doesExist([this.type, id])) known.add(id);
+    for (const r of c.ranges) {
+      for (const key of this.src.postings.getKeys(bounds(this.type, r))) {
+        this.postingsRead++;
+        known.add(key[3]);
+      }
+    }
+    return known;
   }
 
   /** The posting predicates for one document, by key lookups (each value looked up once). */
