@@ -22,6 +22,11 @@ import { relabelIfMappingsChanged } from './consent/relabel.js';
 import type { Labeler } from './consent/labeler.js';
 import { reindexAll } from './fhir/search/reindex.js';
 import type { ResourceStore } from './store/resource-store.js';
+import { AuditSink } from './audit/audit-sink.js';
+import { RequestAuditor } from './audit/request-auditor.js';
+import { LedgeredStore } from './ledger/ledgered-store.js';
+import { recoverUnloggedVersions, saveWatermark } from './ledger/ledger-recovery.js';
+import { openLedger, type OpenLedger } from './ledger/open-ledger.js';
 
 export interface Dependencies {
   config: Config;
@@ -31,6 +36,8 @@ export interface Dependencies {
   store: ResourceStore;
   labeler: Labeler;
   consent: ConsentEngine;
+  /** The Merkle log, the anchor ledger and its outbox (ledger/open-ledger.ts). */
+  ledger: OpenLedger;
   /**
    * The gated FHIR core for the HTTP edge (`createApp`): every request must carry a principal,
    * whose scopes decide what it reaches.
@@ -59,6 +66,11 @@ export interface OpenOptions {
    * unenforced side of the consent benchmark; no configuration reaches it.
    */
   enforceConsent?: boolean;
+  /**
+   * false: requests are not recorded as AuditEvents (versions still become ledger leaves). Only
+   * for the auditing-off side of the audit benchmark; no configuration reaches it.
+   */
+  audit?: boolean;
 }
 
 export async function openDependencies(config: Config, logger: Logger, opts: OpenOptions = {}): Promise<Dependencies> {
@@ -69,14 +81,26 @@ export async function openDependencies(config: Config, logger: Logger, opts: Ope
   const engineStore = await openStore(config, logger);
   await engineStore.init();
   const consent = new ConsentEngine({ defs, labeler, base: parseBasePolicy(config.consent.basePolicy), baseUrl: config.baseUrl, logger }, engineStore);
-  const store = new ConsentIndexingStore(engineStore, consent);
+  let ledger: OpenLedger;
+  try {
+    ledger = await openLedger(config.dataDir, config.ledger, logger);
+  } catch (err) {
+    await engineStore.close().catch(() => undefined);
+    throw err;
+  }
+  // Every version written from here on becomes a leaf of the Merkle log before the write returns.
+  const store = new LedgeredStore(new ConsentIndexingStore(engineStore, consent), ledger.versions);
   try {
     // Consents first: reindexing stores each resource's consent decisions too.
     await consent.open((s) => reindexAll(new ConsentIndexingStore(s, consent), defs, logger));
     if (opts.reindex !== 'skip') await reindexIfDefinitionsChanged(store, defs, logger);
     // Labels of stored data follow the mappings in fhir-profiles/ (rewritten in place, no new versions).
     await relabelIfMappingsChanged(store, defs, labeler, logger);
+    // Versions a crash left without their leaf (stored, then stopped before the append).
+    const recovered = await recoverUnloggedVersions(store, defs, ledger.versions);
+    if (recovered > 0) logger.info({ versions: recovered }, 'appended to the Merkle log the versions it was missing');
   } catch (err) {
+    await ledger.close().catch(() => undefined);
     await engineStore.close().catch(() => undefined);
     throw err;
   }
@@ -95,13 +119,17 @@ export async function openDependencies(config: Config, logger: Logger, opts: Ope
     conditionalLocks: new KeyedLock(),
     cursors,
     labeler,
+    ledger,
   };
   await syncConformanceResources(ctx);
+  const audit = new RequestAuditor(new AuditSink({ store, defs, newId: ctx.newId, now: ctx.now }), { name: 'Custodian FHIR server' }, ctx.now);
   const service = new FhirService({
     ctx,
     onInternalError: (err, req) => logger.error({ err, method: req.method, path: req.path }, 'internal error'),
     ...(opts.enforceConsent === false ? {} : { consent: { engine: consent, breakGlassRoles: config.consent.breakGlassRoles } }),
+    ...(opts.audit === false ? {} : { audit }),
   });
+  ledger.start(() => saveWatermark(store, ledger.versions));
   return {
     config,
     logger,
@@ -109,9 +137,13 @@ export async function openDependencies(config: Config, logger: Logger, opts: Ope
     store,
     labeler,
     consent,
+    ledger,
     service,
     fhir: actingAsServer(service),
-    close: () => store.close(),
+    close: async () => {
+      await ledger.close();
+      await store.close();
+    },
   };
 }
 

@@ -122,7 +122,7 @@ describe('break-the-glass', () => {
     assert.equal(events.length, 1);
     const event = events[0] as AuditEvent;
     assert.deepEqual(
-      event.entity?.map((e) => e.what?.reference),
+      event.entity?.flatMap((e) => (e.what?.reference ? [e.what.reference] : [])),
       ['Patient/p', 'Observation/hiv/_history/1'],
     );
     assert.equal(event.agent?.[0]?.who?.reference, 'Practitioner/doc');

@@ -17,6 +17,7 @@ import { FhirError } from '../fhir/outcomes.js';
 import { computeIndex } from '../fhir/search/index-values.js';
 import type { Doc } from '../fhir/search/query-doc.js';
 import type { ConsentGate } from '../consent/consent-gate.js';
+import type { AccessTrace } from '../audit/access-trace.js';
 import type { Access, AccessPolicy } from './access-policy.js';
 import type { Permission } from './scopes.js';
 
@@ -48,6 +49,8 @@ export interface ScopedStoreDeps {
    * reach. Absent only where the caller builds a store without consent on purpose.
    */
   readonly consent?: ConsentGate;
+  /** Where the versions this request reads are noted for its AuditEvents (audit/access-trace.ts). */
+  readonly trace?: AccessTrace;
 }
 
 /** How many versions a restricted history scans before it asks the client to narrow it. */
@@ -66,6 +69,10 @@ export class ScopedStore implements ResourceStore {
   async close(): Promise<void> {}
 
   async readCurrent(resourceType: string, id: string): Promise<StoredVersion | undefined> {
+    return this.shown(await this.readCurrentGated(resourceType, id));
+  }
+
+  private async readCurrentGated(resourceType: string, id: string): Promise<StoredVersion | undefined> {
     const fast = await this.readCurrentByConsentField(resourceType, id);
     if (fast !== NOT_APPLICABLE) return fast;
     const access = await this.reach(resourceType);
@@ -81,22 +88,24 @@ export class ScopedStore implements ResourceStore {
 
   async readVersion(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined> {
     const access = await this.reach(resourceType);
-    if (access.kind === 'all') return this.glass(await this.deps.base.readVersion(resourceType, id, versionId));
+    if (access.kind === 'all') return this.shown(await this.glass(await this.deps.base.readVersion(resourceType, id, versionId)));
     if (access.kind === 'none') return undefined;
     const v = await this.deps.base.readVersion(resourceType, id, versionId);
-    return v && (await this.versionVisible(v, access.filter)) ? this.glass(v) : undefined;
+    return v && (await this.versionVisible(v, access.filter)) ? this.shown(await this.glass(v)) : undefined;
   }
 
   async search(query: SearchQuery): Promise<SearchResult> {
     const access = await this.reach(query.resourceType);
     if (access.kind === 'none') return { resources: [], ...(query.total ? { total: 0 } : {}) };
     const result = access.kind === 'all' ? await this.deps.base.search(query) : await this.deps.base.search({ ...query, filter: and(query.filter, access.filter) });
-    return this.deps.consent?.mode === 'break-glass' && !query.idsOnly ? this.glassPage(query.resourceType, result) : result;
+    const page = this.deps.consent?.mode === 'break-glass' && !query.idsOnly ? await this.glassPage(query.resourceType, result) : result;
+    if (!query.idsOnly && this.deps.trace) for (const r of page.resources) this.deps.trace.show(r);
+    return page;
   }
 
   async history(query: HistoryQuery): Promise<HistoryResult> {
     const access = await this.reach(query.resourceType);
-    if (access.kind === 'all') return this.glassHistory(await this.deps.base.history(query));
+    if (access.kind === 'all') return this.shownHistory(await this.glassHistory(await this.deps.base.history(query)));
     if (access.kind === 'none') return { entries: [], total: 0 };
     // The history port cannot filter, so versions are filtered here and paged afterwards;
     // that keeps totals and pages exact, at the cost of a bounded scan.
@@ -112,7 +121,18 @@ export class ScopedStore implements ResourceStore {
       }
     }
     const from = query.skip ?? 0;
-    return this.glassHistory({ entries: visible.slice(from, from + query.limit), total: visible.length });
+    return this.shownHistory(await this.glassHistory({ entries: visible.slice(from, from + query.limit), total: visible.length }));
+  }
+
+  /** Notes what a read returns for the request's AuditEvents. */
+  private shown<T extends StoredVersion>(v: T | undefined): T | undefined {
+    if (v && this.deps.trace) this.deps.trace.show(v);
+    return v;
+  }
+
+  private shownHistory(h: HistoryResult): HistoryResult {
+    if (this.deps.trace) for (const v of h.entries) this.deps.trace.show(v);
+    return h;
   }
 
   /**
@@ -129,7 +149,9 @@ export class ScopedStore implements ResourceStore {
     const v = await this.deps.base.readCurrent(resourceType, id);
     if (!v) return undefined;
     if (v.deleted) return (await this.beforeDeletionVisible(v, clause)) ? v : undefined;
-    return (await this.deps.base.matchesCurrent(resourceType, id, clause)) ? v : undefined;
+    if (await this.deps.base.matchesCurrent(resourceType, id, clause)) return v;
+    this.deps.trace?.withhold(v);
+    return undefined;
   }
 
   /** What this request may read of a type: the scopes' reach narrowed by the consent gate. */
@@ -170,7 +192,9 @@ export class ScopedStore implements ResourceStore {
 
   async commit(req: CommitRequest): Promise<StoredVersion[]> {
     for (const op of req.ops) await this.checkWrite(op, req.now);
-    return this.deps.base.commit(req);
+    const versions = await this.deps.base.commit(req);
+    if (this.deps.trace) for (const v of versions) if (v.versionId !== '0') this.deps.trace.wrote(v);
+    return versions;
   }
 
   async *scan(resourceType: string): AsyncIterable<StoredDocument> {

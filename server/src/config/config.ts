@@ -55,6 +55,12 @@ const ConfigSchema = z
         message: `must be a comma-separated list of roles (${ROLES.join(', ')}), or 'none'`,
       })
       .or(z.literal('none')),
+    LEDGER_ORIGIN: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9.\-/_:]{0,200}$/, 'must be a checkpoint origin: letters, digits and . - / _ :, no spaces')
+      .optional(),
+    CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(1000),
+    ANCHOR_MIN_INTERVAL_MS: z.coerce.number().int().min(0).max(86_400_000).default(0),
   })
   .refine((c) => (c.AUTH_ISSUER === undefined) === (c.AUTH_JWKS_URL === undefined), {
     message: 'AUTH_ISSUER and AUTH_JWKS_URL go together: set both to use an external identity provider, neither for the built-in authorization server',
@@ -90,6 +96,17 @@ export interface Config {
   readonly seed: number;
   readonly auth: AuthConfig;
   readonly consent: ConsentConfig;
+  readonly ledger: LedgerConfig;
+}
+
+/** The Merkle log and its anchoring (README "Audit trail and ledger"). */
+export interface LedgerConfig {
+  /** LEDGER_ORIGIN: the log's checkpoint origin line; default `<BASE_URL host and path>/log`. */
+  readonly origin: string;
+  /** CHECKPOINT_INTERVAL_MS: how often a checkpoint is signed when the log grew. */
+  readonly checkpointIntervalMs: number;
+  /** ANCHOR_MIN_INTERVAL_MS: least time between two anchors (0: anchor every checkpoint). */
+  readonly anchorMinIntervalMs: number;
 }
 
 /** Consent enforcement (README "Consent rules"). */
@@ -163,6 +180,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
       tokenRateLimitPerMinute: e.TOKEN_RATE_LIMIT_PER_MINUTE,
+    }),
+    ledger: Object.freeze({
+      origin: e.LEDGER_ORIGIN ?? `${new URL(baseUrl).host}${new URL(baseUrl).pathname.replace(/\/fhir$/, '')}/log`.replace(/\/+/g, '/'),
+      checkpointIntervalMs: e.CHECKPOINT_INTERVAL_MS,
+      anchorMinIntervalMs: e.ANCHOR_MIN_INTERVAL_MS,
     }),
     consent: Object.freeze({
       basePolicy: e.CONSENT_BASE_POLICY,

@@ -1,6 +1,7 @@
 import type { Principal } from '../auth/principal.js';
 import type { ConsentGate } from '../consent/consent-gate.js';
 import type { Labeler } from '../consent/labeler.js';
+import type { LedgerServices } from '../ledger/ledger-services.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import type { Definitions } from './definitions.js';
 import type { KeyedLock } from './keyed-lock.js';
@@ -39,6 +40,8 @@ export interface FhirContext {
    * tags and security labels before it is indexed, so `_tag`/`_security` searches see them.
    */
   readonly labeler: Labeler;
+  /** The Merkle log and the ledger its checkpoints are anchored in ($verify); absent without a ledger. */
+  readonly ledger?: LedgerServices;
   /** The request's consent gate (absent on the server's own context). */
   readonly consent?: ConsentGate;
 }

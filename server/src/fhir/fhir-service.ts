@@ -6,6 +6,8 @@ import { ScopedStore } from '../auth/scoped-store.js';
 import { recordBreakGlass } from '../consent/break-glass.js';
 import type { ConsentEngine } from '../consent/consent-engine.js';
 import { ConsentGate } from '../consent/consent-gate.js';
+import { AccessTrace } from '../audit/access-trace.js';
+import type { RequestAuditor } from '../audit/request-auditor.js';
 import type { FhirContext } from './fhir-context.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from './fhir-request.js';
 import { assertTarget, assertWritable } from './interactions/write-guard.js';
@@ -31,6 +33,19 @@ export interface FhirServiceDeps {
    * service by hand can leave it out (the unenforced side of the consent benchmark).
    */
   consent?: { readonly engine: ConsentEngine; readonly breakGlassRoles: readonly string[] };
+  /**
+   * Records every request as AuditEvents before its response leaves (fail closed: 503, no
+   * data, when they cannot be stored). Absent only where a service is built by hand without
+   * an audit trail (tests of other parts, the benchmark's comparison servers).
+   */
+  audit?: RequestAuditor;
+}
+
+/** What dispatch learnt of a request, for its audit record. */
+interface Dispatched {
+  route?: Route;
+  match?: RouteMatch;
+  ctx?: FhirContext;
 }
 
 /**
@@ -43,18 +58,49 @@ export class FhirService implements FhirHandler {
   constructor(private readonly deps: FhirServiceDeps) {}
 
   async handle(req: FhirRequest): Promise<FhirResponse> {
+    const trace = new AccessTrace();
+    const seen: Dispatched = {};
+    let res: FhirResponse;
+    let outcomeText: string | undefined;
     try {
-      return await this.dispatch(req);
+      res = await this.dispatch(req, trace, seen);
     } catch (err) {
       const { status, outcome, internal } = normaliseError(err);
       if (internal) this.deps.onInternalError(err, req);
+      outcomeText = outcome.issue?.[0]?.details?.text ?? outcome.issue?.[0]?.diagnostics;
       // RFC 6750 §3.1: a 403 for scope says so in a challenge too.
       const headers = err instanceof InsufficientScopeError ? { 'WWW-Authenticate': 'Bearer error="insufficient_scope"' } : undefined;
-      return { status, body: outcome, ...(headers ? { headers } : {}) };
+      res = { status, body: outcome, ...(headers ? { headers } : {}) };
+    }
+    return this.audited(req, res, outcomeText, trace, seen);
+  }
+
+  /** The response, once its AuditEvents are durable; a 503 without data when they cannot be. */
+  private async audited(req: FhirRequest, res: FhirResponse, outcomeText: string | undefined, trace: AccessTrace, seen: Dispatched): Promise<FhirResponse> {
+    const auditor = this.deps.audit;
+    if (!auditor || !req.principal || !seen.route) return res;
+    try {
+      await auditor.audit({
+        req,
+        principal: req.principal,
+        interaction: seen.route.interaction,
+        ...(seen.route.operation ? { operation: seen.route.operation } : {}),
+        ...(seen.match?.type ? { resourceType: seen.match.type } : {}),
+        ...(seen.match?.id ? { instanceId: seen.match.id } : {}),
+        status: res.status,
+        ...(outcomeText ? { outcomeText } : {}),
+        trace,
+        ...(seen.ctx?.consent ? { gate: seen.ctx.consent } : {}),
+      });
+      return res;
+    } catch (err) {
+      this.deps.onInternalError(err, req);
+      const { status, outcome } = normaliseError(new FhirError('unavailable', 'The audit trail could not be written, so no data is sent; try again later'));
+      return { status, body: outcome, headers: { 'Retry-After': '5' } };
     }
   }
 
-  private async dispatch(req: FhirRequest): Promise<FhirResponse> {
+  private async dispatch(req: FhirRequest, trace: AccessTrace, seen: Dispatched): Promise<FhirResponse> {
     const principal = req.principal;
     if (!principal) throw new FhirError('unauthorized', 'The request carries no authenticated principal');
     const method = req.method === 'HEAD' ? 'GET' : req.method;
@@ -65,13 +111,17 @@ export class FhirService implements FhirHandler {
       if (!m) continue;
       pathMatched = true;
       if (route.method !== method) continue;
+      seen.route = route;
+      seen.match = m;
       this.check(route, m, req);
-      const ctx = this.contextFor(principal, route, m, req);
+      const ctx = this.contextFor(principal, route, m, req, trace);
+      seen.ctx = ctx;
       const res = await route.handle(ctx, req, m, this.routerFor(principal));
       const gate = ctx.consent;
       if (!gate || gate.breakGlassAccesses.length === 0) return res;
-      // Durable before any of it leaves: the record is the price of breaking the glass.
-      await recordBreakGlass(this.deps.ctx, gate, req, route.interaction);
+      // Durable before any of it leaves: the record is the price of breaking the glass. With
+      // the audit trail on, the request's own AuditEvents carry the BTG label instead.
+      if (!this.deps.audit) await recordBreakGlass(this.deps.ctx, gate, req, route.interaction);
       return { ...res, headers: { ...(res.headers ?? {}), 'X-Break-The-Glass': String(gate.breakGlassAccesses.length) } };
     }
     if (pathMatched) throw new FhirError('method-not-allowed', `${req.method} is not allowed on /${req.path}`);
@@ -85,7 +135,7 @@ export class FhirService implements FhirHandler {
   }
 
   /** The request's own context: its principal, and the store scoped to it. */
-  private contextFor(principal: Principal, route: Route, m: RouteMatch, req: FhirRequest): FhirContext {
+  private contextFor(principal: Principal, route: Route, m: RouteMatch, req: FhirRequest, trace: AccessTrace): FhirContext {
     const root = this.deps.ctx;
     const policy = new AccessPolicy(principal, { defs: root.defs, store: root.store, baseUrl: req.baseUrl });
     const readAs: readonly Permission[] | undefined = authorizeInteraction(policy, {
@@ -95,7 +145,7 @@ export class FhirService implements FhirHandler {
     });
     // Public interactions (the CapabilityStatement) read no data: give them a store that reaches nothing.
     const consent = this.deps.consent ? new ConsentGate(principal, this.deps.consent.engine, root.store, { breakGlassRoles: this.deps.consent.breakGlassRoles }) : undefined;
-    const store = new ScopedStore({ base: root.store, policy, defs: root.defs, readAs: readAs ?? [], ...(consent ? { consent } : {}) });
+    const store = new ScopedStore({ base: root.store, policy, defs: root.defs, readAs: readAs ?? [], trace, ...(consent ? { consent } : {}) });
     return { ...root, principal, store, ...(consent ? { consent } : {}) };
   }
 

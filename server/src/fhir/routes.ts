@@ -10,6 +10,7 @@ import { write } from './interactions/write.js';
 import { capabilities } from './interactions/capabilities.js';
 import { breakGlassReport } from './interactions/break-glass-report.js';
 import { consentDecision } from './interactions/consent-decision.js';
+import { verifyOperation } from './interactions/verify-operation.js';
 
 /**
  * The route table is data: the router dispatches from it and the CapabilityStatement is
@@ -56,6 +57,7 @@ const r = (
 /** Custodian's own operations (issue 5 §5, §6); their definitions live under this canonical base. */
 const OPERATION_BASE = 'https://custodian.example.org/fhir/OperationDefinition';
 const CONSENT_DECISION = { types: ['Patient'], definition: `${OPERATION_BASE}/Patient-consent-decision` };
+const VERIFY = { definition: `${OPERATION_BASE}/Resource-verify` };
 const BREAK_GLASS_REPORT = { types: ['AuditEvent'], definition: `${OPERATION_BASE}/AuditEvent-break-glass-report` };
 
 export const ROUTES: readonly Route[] = Object.freeze([
@@ -71,6 +73,8 @@ export const ROUTES: readonly Route[] = Object.freeze([
   r('GET', ':type/:id/$consent-decision', 'operation', false, (ctx, req, m) => consentDecision(ctx, req, m.type as string, m.id as string), 'consent-decision', CONSENT_DECISION),
   r('POST', ':type/:id/$consent-decision', 'operation', false, (ctx, req, m) => consentDecision(ctx, req, m.type as string, m.id as string), 'consent-decision', CONSENT_DECISION),
   r('GET', ':type/$break-glass-report', 'operation', false, (ctx, req, m) => breakGlassReport(ctx, req, m.type as string), 'break-glass-report', BREAK_GLASS_REPORT),
+  r('GET', ':type/:id/$verify', 'operation', false, (ctx, _req, m) => verifyOperation(ctx, m.type as string, m.id as string, undefined), 'verify', VERIFY),
+  r('GET', ':type/:id/_history/:vid/$verify', 'operation', false, (ctx, _req, m) => verifyOperation(ctx, m.type as string, m.id as string, m.versionId as string), 'verify', VERIFY),
   r('GET', ':type/:id/_history/:vid', 'vread', false, (ctx, _req, m) => vread(ctx, m.type as string, m.id as string, m.versionId as string)),
   r('GET', ':type/:id/_history', 'history-instance', false, (ctx, req, m) => history(ctx, req, m.type as string, m.id)),
   r('GET', ':type/:id', 'read', false, (ctx, req, m) => read(ctx, req, m.type as string, m.id as string)),

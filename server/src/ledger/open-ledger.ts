@@ -1,0 +1,95 @@
+import { join } from 'node:path';
+import { AnchorOutbox } from '../../../ledger-adapter/src/anchor/anchor-outbox.js';
+import { EmbeddedAnchor } from '../../../ledger-adapter/src/anchor/embedded-anchor.js';
+import { loadOrCreateLogKey } from '../../../ledger-adapter/src/checkpoint/log-key.js';
+import { MerkleLog, type SignedCheckpoint } from '../../../ledger-adapter/src/log/merkle-log.js';
+import type { LedgerConfig } from '../config/config.js';
+import type { LedgerServices } from './ledger-services.js';
+import { VersionLog } from './version-log.js';
+
+export interface OpenLedger extends LedgerServices {
+  /** Signs a checkpoint now if the log grew, and queues it for anchoring. */
+  checkpointNow(): Promise<SignedCheckpoint | undefined>;
+  /** Starts the periodic checkpoints and the anchoring worker. */
+  start(onTick?: () => Promise<void>): void;
+  close(): Promise<void>;
+}
+
+interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/**
+ * The ledger side of the server, in DATA_DIR/ledger: the Merkle log (log/, its Ed25519 key in
+ * keys/), the embedded anchor chain (anchor/, its own key) and the anchoring outbox (outbox/).
+ * A checkpoint is signed every CHECKPOINT_INTERVAL_MS when the log grew, durably queued, and
+ * anchored in order by the outbox's worker; `$verify` signs one on demand.
+ */
+export async function openLedger(dataDir: string, cfg: LedgerConfig, logger: Logger): Promise<OpenLedger> {
+  const dir = join(dataDir, 'ledger');
+  const key = await loadOrCreateLogKey(join(dir, 'keys'), cfg.origin);
+  const log = await MerkleLog.open({ dir: join(dir, 'log'), origin: cfg.origin, privateKey: key.privateKey });
+  let anchor: EmbeddedAnchor | undefined;
+  let outbox: AnchorOutbox | undefined;
+  try {
+    anchor = await EmbeddedAnchor.open({ dir: join(dir, 'anchor') });
+    outbox = await AnchorOutbox.open({
+      dir: join(dir, 'outbox'),
+      port: anchor,
+      minIntervalMs: cfg.anchorMinIntervalMs,
+      onAlarm: (alarm) => logger.error({ alarm }, 'anchoring stopped: the ledger refused a checkpoint'),
+    });
+  } catch (err) {
+    await anchor?.close().catch(() => undefined);
+    await log.close().catch(() => undefined);
+    throw err;
+  }
+  const ledger = anchor;
+  const box = outbox;
+  let timer: NodeJS.Timeout | undefined;
+  let ticking: Promise<void> | undefined;
+
+  const checkpointNow = async (): Promise<SignedCheckpoint | undefined> => {
+    if (log.size === 0) return undefined;
+    const latest = log.latestCheckpoint();
+    const cp = latest && latest.size === log.size ? latest : await log.checkpoint();
+    await box.enqueue({ origin: log.origin, size: cp.size, rootHash: cp.rootHash, note: cp.note, signedAt: cp.signedAt });
+    return cp;
+  };
+
+  return {
+    log,
+    versions: new VersionLog(log),
+    ledger,
+    outbox: box,
+    verifierKey: key.verifierKey,
+    anchorPublicKey: anchor.publicKeyBase64,
+    checkpointNow,
+    start(onTick) {
+      box.start();
+      timer = setInterval(() => {
+        if (ticking) return;
+        ticking = (async () => {
+          try {
+            await checkpointNow();
+            await onTick?.();
+          } catch (err) {
+            logger.warn({ err }, 'periodic checkpoint failed; retrying at the next interval');
+          } finally {
+            ticking = undefined;
+          }
+        })();
+      }, cfg.checkpointIntervalMs);
+      timer.unref();
+    },
+    async close() {
+      if (timer) clearInterval(timer);
+      await ticking;
+      await box.close().catch(() => undefined);
+      await ledger.close().catch(() => undefined);
+      await log.close();
+    },
+  };
+}
