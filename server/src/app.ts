@@ -30,6 +30,8 @@ export interface AppDeps {
   maxBodyBytes: number;
   logger: Logger;
   auth: AppAuth;
+  /** The ledger's status (ledger/ledger-status.ts), served publicly at /ledger/status. */
+  ledgerStatus?: () => Promise<Record<string, unknown>>;
 }
 
 /**
@@ -46,6 +48,12 @@ export function createApp(deps: AppDeps): RequestListener {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  const ledgerStatus = deps.ledgerStatus;
+  if (ledgerStatus) {
+    app.get('/ledger/status', (_req, res, next) => {
+      ledgerStatus().then((s) => res.set('Cache-Control', 'no-store').json(s), next);
+    });
+  }
   // SMART discovery (App Launch 2.x, https://hl7.org/fhir/smart-app-launch/conformance.html):
   // at the origin and under the FHIR base, both public.
   const authServer = deps.auth.authServer;

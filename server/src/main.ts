@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { pino } from 'pino';
 import { createApp } from './app.js';
+import { ledgerStatus } from './ledger/ledger-status.js';
 import { createAuthServer, storePatientDirectory, type AuthServer } from './auth-server/index.js';
 import { tokenVerifierFor } from './auth/verify-token.js';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
@@ -52,6 +53,7 @@ async function main(): Promise<void> {
     maxBodyBytes: config.maxBodyBytes,
     logger,
     auth: { verifier: tokenVerifierFor(config.auth, authServer), ...(authServer ? { authServer } : {}) },
+    ledgerStatus: () => ledgerStatus(deps.ledger),
   });
   const server: Server = createServer(app);
   server.listen(config.port, config.host);

@@ -169,6 +169,21 @@ describe('the audit trail', () => {
     assert.equal(param(afterTamper.body, 'verdict')?.valueCode, 'mismatch');
   });
 
+  it('GET /ledger/status shows the log size, the latest checkpoint, the anchoring lag and the keys (public, no data)', async () => {
+    await f.t.deps.ledger.checkpointNow();
+    await f.t.deps.ledger.outbox.drain();
+    const res = await request(f.t.rawApp).get('/ledger/status');
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.ok(res.body.logSize > 0);
+    assert.ok(res.body.latestCheckpoint.size > 0);
+    assert.equal(res.body.latestAnchor.size, res.body.latestCheckpoint.size);
+    assert.equal(res.body.anchoring.pending, 0);
+    assert.equal(typeof res.body.anchoring.lagSeconds, 'number');
+    assert.equal(res.body.ledger.healthy, true);
+    assert.equal(res.body.verifierKey, f.t.deps.ledger.verifierKey);
+    assert.match(res.body.latestCheckpoint.note, /^[^\n]+\n\d+\n[A-Za-z0-9+/=]+\n\n— /);
+  });
+
   it('fails closed: when the trail cannot be written the request gets a 503 and no data', async () => {
     const sink = f.t.deps.ledger.versions;
     const original = sink.appendVersions.bind(sink);

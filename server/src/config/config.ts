@@ -101,8 +101,10 @@ export interface Config {
 
 /** The Merkle log and its anchoring (README "Audit trail and ledger"). */
 export interface LedgerConfig {
-  /** LEDGER_ORIGIN: the log's checkpoint origin line; default `<BASE_URL host and path>/log`. */
+  /** LEDGER_ORIGIN: the checkpoint origin of a new log; default `<BASE_URL hostname and path>/log`. An existing log keeps its own. */
   readonly origin: string;
+  /** Whether LEDGER_ORIGIN was given (then it must match an existing log's). */
+  readonly originSet: boolean;
   /** CHECKPOINT_INTERVAL_MS: how often a checkpoint is signed when the log grew. */
   readonly checkpointIntervalMs: number;
   /** ANCHOR_MIN_INTERVAL_MS: least time between two anchors (0: anchor every checkpoint). */
@@ -182,7 +184,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       tokenRateLimitPerMinute: e.TOKEN_RATE_LIMIT_PER_MINUTE,
     }),
     ledger: Object.freeze({
-      origin: e.LEDGER_ORIGIN ?? `${new URL(baseUrl).host}${new URL(baseUrl).pathname.replace(/\/fhir$/, '')}/log`.replace(/\/+/g, '/'),
+      origin: e.LEDGER_ORIGIN ?? `${new URL(baseUrl).hostname}${new URL(baseUrl).pathname.replace(/\/fhir$/, '')}/log`.replace(/\/+/g, '/'),
+      originSet: e.LEDGER_ORIGIN !== undefined,
       checkpointIntervalMs: e.CHECKPOINT_INTERVAL_MS,
       anchorMinIntervalMs: e.ANCHOR_MIN_INTERVAL_MS,
     }),

@@ -1,3 +1,4 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AnchorOutbox } from '../../../ledger-adapter/src/anchor/anchor-outbox.js';
 import { EmbeddedAnchor } from '../../../ledger-adapter/src/anchor/embedded-anchor.js';
@@ -27,10 +28,30 @@ interface Logger {
  * A checkpoint is signed every CHECKPOINT_INTERVAL_MS when the log grew, durably queued, and
  * anchored in order by the outbox's worker; `$verify` signs one on demand.
  */
+/**
+ * The log's origin is fixed when the log is created (recorded in ledger/origin): a log keeps
+ * its name whatever port or host the server later runs on. LEDGER_ORIGIN names a new log, and
+ * must agree with an existing one.
+ */
+function logOrigin(dir: string, cfg: LedgerConfig): string {
+  const file = join(dir, 'origin');
+  if (existsSync(file)) {
+    const recorded = readFileSync(file, 'utf8').trim();
+    if (cfg.originSet && recorded !== cfg.origin) {
+      throw new Error(`LEDGER_ORIGIN is '${cfg.origin}' but the log in ${dir} is '${recorded}': a log cannot be renamed`);
+    }
+    return recorded;
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(file, `${cfg.origin}\n`, { mode: 0o600, flush: true });
+  return cfg.origin;
+}
+
 export async function openLedger(dataDir: string, cfg: LedgerConfig, logger: Logger): Promise<OpenLedger> {
   const dir = join(dataDir, 'ledger');
-  const key = await loadOrCreateLogKey(join(dir, 'keys'), cfg.origin);
-  const log = await MerkleLog.open({ dir: join(dir, 'log'), origin: cfg.origin, privateKey: key.privateKey });
+  const origin = logOrigin(dir, cfg);
+  const key = await loadOrCreateLogKey(join(dir, 'keys'), origin);
+  const log = await MerkleLog.open({ dir: join(dir, 'log'), origin, privateKey: key.privateKey });
   let anchor: EmbeddedAnchor | undefined;
   let outbox: AnchorOutbox | undefined;
   try {
