@@ -1,16 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
-import type {
-  CommitRequest,
-  HistoryQuery,
-  HistoryResult,
-  IndexValues,
-  ResourceStore,
-  SearchQuery,
-  SearchResult,
-  StoredDocument,
-  StoredVersion,
-  WriteOp,
-} from '../store/resource-store.js';
+import { ForwardingStore } from '../store/forwarding-store.js';
+import type { CommitRequest, IndexValues, ResourceStore, StoredVersion, WriteOp } from '../store/resource-store.js';
 import { computeIndex } from '../fhir/search/index-values.js';
 import type { ConsentEngine } from './consent-engine.js';
 import type { ConsentPolicy } from './consent-policy.js';
@@ -34,58 +24,15 @@ const DIRECTORY_TYPES: ReadonlySet<string> = new Set(['CareTeam', 'Group', 'Prac
  *   state that a simultaneous Consent commit is replacing (within this process).
  * - updateIndex (reindex, relabel) fills in decisions an entry lacks.
  */
-export class ConsentIndexingStore implements ResourceStore {
-  readonly engine: ResourceStore['engine'];
-
+export class ConsentIndexingStore extends ForwardingStore {
   constructor(
-    private readonly base: ResourceStore,
+    base: ResourceStore,
     private readonly consent: ConsentEngine,
   ) {
-    this.engine = base.engine;
+    super(base);
   }
 
-  init(): Promise<void> {
-    return this.base.init();
-  }
-
-  close(): Promise<void> {
-    return this.base.close();
-  }
-
-  readCurrent(resourceType: string, id: string): Promise<StoredVersion | undefined> {
-    return this.base.readCurrent(resourceType, id);
-  }
-
-  readVersion(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined> {
-    return this.base.readVersion(resourceType, id, versionId);
-  }
-
-  search(query: SearchQuery): Promise<SearchResult> {
-    return this.base.search(query);
-  }
-
-  history(query: HistoryQuery): Promise<HistoryResult> {
-    return this.base.history(query);
-  }
-
-  scan(resourceType: string): AsyncIterable<StoredDocument> {
-    return this.base.scan(resourceType);
-  }
-
-  readSetting(key: string): Promise<string | undefined> {
-    return this.base.readSetting(key);
-  }
-
-  async matchesCurrent(resourceType: string, id: string, filter: Record<string, unknown>): Promise<boolean> {
-    if (this.base.matchesCurrent) return this.base.matchesCurrent(resourceType, id, filter);
-    return (await this.base.search({ resourceType, filter: { $and: [{ id }, filter] }, limit: 1, idsOnly: true })).resources.length > 0;
-  }
-
-  writeSetting(key: string, value: string): Promise<void> {
-    return this.base.writeSetting(key, value);
-  }
-
-  async commit(req: CommitRequest): Promise<StoredVersion[]> {
+  override async commit(req: CommitRequest): Promise<StoredVersion[]> {
     const changes: Array<{ id: string; policy?: ConsentPolicy }> = [];
     const touched = new Set<string>();
     for (const op of req.ops) {
@@ -128,7 +75,7 @@ export class ConsentIndexingStore implements ResourceStore {
     });
   }
 
-  async updateIndex(resourceType: string, entries: Array<{ id: string; index: IndexValues; resource?: Resource }>): Promise<void> {
+  override async updateIndex(resourceType: string, entries: Array<{ id: string; index: IndexValues; resource?: Resource }>): Promise<void> {
     const now = this.consent.now();
     const filled = [];
     for (const e of entries) {

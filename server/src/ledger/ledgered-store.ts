@@ -1,14 +1,5 @@
-import type {
-  CommitRequest,
-  HistoryQuery,
-  HistoryResult,
-  ResourceStore,
-  SearchQuery,
-  SearchResult,
-  StoredDocument,
-  StoredVersion,
-  UpdateIndexEntry,
-} from '../store/resource-store.js';
+import { ForwardingStore } from '../store/forwarding-store.js';
+import type { CommitRequest, ResourceStore, StoredVersion, UpdateIndexEntry } from '../store/resource-store.js';
 import type { VersionLog } from './version-log.js';
 
 /**
@@ -21,63 +12,22 @@ import type { VersionLog } from './version-log.js';
  * the next start appends (ledger-recovery.ts); the opposite order would leave leaves for data
  * that was never stored, indistinguishable from a deletion.
  */
-export class LedgeredStore implements ResourceStore {
-  readonly engine: ResourceStore['engine'];
-
+export class LedgeredStore extends ForwardingStore {
   constructor(
-    private readonly base: ResourceStore,
+    base: ResourceStore,
     private readonly log: VersionLog,
   ) {
-    this.engine = base.engine;
-    if (base.matchesCurrent) this.matchesCurrent = (t, id, f) => (base.matchesCurrent as NonNullable<ResourceStore['matchesCurrent']>)(t, id, f);
+    super(base);
   }
 
-  readonly matchesCurrent?: ResourceStore['matchesCurrent'];
-
-  init(): Promise<void> {
-    return this.base.init();
-  }
-
-  close(): Promise<void> {
-    return this.base.close();
-  }
-
-  readCurrent(resourceType: string, id: string): Promise<StoredVersion | undefined> {
-    return this.base.readCurrent(resourceType, id);
-  }
-
-  readVersion(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined> {
-    return this.base.readVersion(resourceType, id, versionId);
-  }
-
-  search(query: SearchQuery): Promise<SearchResult> {
-    return this.base.search(query);
-  }
-
-  history(query: HistoryQuery): Promise<HistoryResult> {
-    return this.base.history(query);
-  }
-
-  scan(resourceType: string): AsyncIterable<StoredDocument> {
-    return this.base.scan(resourceType);
-  }
-
-  readSetting(key: string): Promise<string | undefined> {
-    return this.base.readSetting(key);
-  }
-
-  writeSetting(key: string, value: string): Promise<void> {
-    return this.base.writeSetting(key, value);
-  }
-
-  async commit(req: CommitRequest): Promise<StoredVersion[]> {
+  override async commit(req: CommitRequest): Promise<StoredVersion[]> {
     const versions = await this.base.commit(req);
     // A delete of an absent or already deleted resource writes nothing: no new leaf either.
     await this.log.appendVersions(versions.filter((v) => v.versionId !== '0' && !(v.deleted && this.log.has(v))));
     return versions;
   }
 
-  async updateIndex(resourceType: string, entries: UpdateIndexEntry[]): Promise<void> {
+  override async updateIndex(resourceType: string, entries: UpdateIndexEntry[]): Promise<void> {
     await this.base.updateIndex(resourceType, entries);
     const rewritten: StoredVersion[] = [];
     for (const e of entries) {
