@@ -4,6 +4,8 @@ import { AnchorOutbox } from '../../../ledger-adapter/src/anchor/anchor-outbox.j
 import { EmbeddedAnchor } from '../../../ledger-adapter/src/anchor/embedded-anchor.js';
 import { loadOrCreateLogKey } from '../../../ledger-adapter/src/checkpoint/log-key.js';
 import { MerkleLog, type SignedCheckpoint } from '../../../ledger-adapter/src/log/merkle-log.js';
+import { fromBase64Strict } from '../../../ledger-adapter/src/merkle/base64.js';
+import { verifyConsistency } from '../../../ledger-adapter/src/merkle/proofs.js';
 import type { LedgerConfig } from '../config/config.js';
 import type { LedgerServices } from './ledger-services.js';
 import { VersionLog } from './version-log.js';
@@ -76,6 +78,18 @@ export async function openLedger(dataDir: string, cfg: LedgerConfig, logger: Log
     if (log.size === 0) return undefined;
     const latest = log.latestCheckpoint();
     const cp = latest && latest.size === log.size ? latest : await log.checkpoint();
+    // The anchor is the outside record: a log that no longer extends what was anchored (files
+    // truncated or rewritten, then re-grown) must not get its new history anchored over it.
+    const anchored = await ledger.latest(log.origin);
+    if (anchored && anchored.size > 0) {
+      const root = fromBase64Strict(anchored.rootHash);
+      const ok =
+        anchored.size <= cp.size && root !== undefined && verifyConsistency(anchored.size, cp.size, root, cp.rootHash, log.consistencyProof(anchored.size, cp.size)).ok;
+      if (!ok) {
+        logger.error({ anchoredSize: anchored.size, size: cp.size }, 'the log is not consistent with its last anchored checkpoint: anchoring stopped; run npm run audit-log');
+        throw new Error(`the log (size ${cp.size}) is not consistent with the checkpoint anchored at size ${anchored.size}`);
+      }
+    }
     await box.enqueue({ origin: log.origin, size: cp.size, rootHash: cp.rootHash, note: cp.note, signedAt: cp.signedAt });
     return cp;
   };
