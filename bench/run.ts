@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- search`: the search benchmark instead (bench/search/run-search.ts).
  * `npm run bench -- consent`: the consent benchmark, enforced vs unenforced (bench/consent/run-consent.ts).
+ * `npm run bench -- audit`: the audit benchmark, log appends, proofs, reads audited vs not (bench/audit/run-audit.ts).
  *
  * `npm run bench`: Custodian vs a peer (@medplum/fhir-router + MemoryRepository) vs the limit
  * (raw node:http serving the same bytes), side by side in one run, plus the disk's fsync rate
@@ -224,8 +225,11 @@ if (scenarioArg === 'search') {
 } else if (scenarioArg === 'consent') {
   const { runConsentBench } = await import('./consent/run-consent.js');
   runConsentBench();
+} else if (scenarioArg === 'audit') {
+  const { runAuditBench } = await import('./audit/run-audit.js');
+  runAuditBench();
 } else if (scenarioArg !== undefined) {
-  process.stderr.write(`bench: unknown scenario '${scenarioArg}'. Usage: npm run bench [-- search|consent]\n`);
+  process.stderr.write(`bench: unknown scenario '${scenarioArg}'. Usage: npm run bench [-- search|consent|audit]\n`);
   process.exit(2);
 } else {
   main().then(
