@@ -147,7 +147,8 @@ export async function openDependencies(config: Config, logger: Logger, opts: Ope
   };
 }
 
-async function openStore(config: Config, logger: Logger): Promise<ResourceStore> {
+/** The configured engine's store, not yet initialised (also opened read-only by the full audit, ledger/open-for-audit.ts). */
+export async function openStore(config: Config, logger: Pick<Logger, 'info' | 'warn'>): Promise<ResourceStore> {
   if (config.storage.engine === 'mongodb') {
     const { createMongoStore } = await import('./store/mongo/mongo-store.js');
     return createMongoStore({ uri: config.storage.uri, dbName: config.storage.dbName, logger: { info: (m) => logger.info(m), warn: (m) => logger.warn(m) } });

@@ -10,9 +10,8 @@ import { logKeyFile } from '../../../ledger-adapter/src/checkpoint/log-key.js';
 import { MerkleLog } from '../../../ledger-adapter/src/log/merkle-log.js';
 import { LOG_FILE, openLogEnv } from '../../../ledger-adapter/src/log/schema.js';
 import type { Config } from '../config/config.js';
-import { PROFILES_DIR } from '../dependencies.js';
+import { PROFILES_DIR, openStore } from '../dependencies.js';
 import { loadDefinitions } from '../fhir/definitions.js';
-import { createEmbeddedStore } from '../store/embedded/embedded-store.js';
 import type { ResourceStore } from '../store/resource-store.js';
 import { runFullAudit, type AuditFinding, type FullAuditDeps, type FullAuditOptions, type FullAuditReport } from './full-audit.js';
 
@@ -48,7 +47,7 @@ export async function openForAudit(config: Config): Promise<AuditDependencies> {
     for (const c of closers.reverse()) await c().catch(() => undefined);
   };
   try {
-    const store = await openStore(config);
+    const store = await openEngineStore(config);
     closers.push(() => store.close());
 
     // The log's own origin (its key is named after it), whatever the configuration says now.
@@ -100,11 +99,9 @@ export async function openForAudit(config: Config): Promise<AuditDependencies> {
   }
 }
 
-async function openStore(config: Config): Promise<ResourceStore> {
-  const store =
-    config.storage.engine === 'mongodb'
-      ? (await import('../store/mongo/mongo-store.js')).createMongoStore({ uri: config.storage.uri, dbName: config.storage.dbName })
-      : createEmbeddedStore({ path: join(config.dataDir, 'store') });
+async function openEngineStore(config: Config): Promise<ResourceStore> {
+  const quiet = { info: () => undefined, warn: () => undefined };
+  const store = await openStore(config, quiet);
   await store.init();
   return store;
 }
