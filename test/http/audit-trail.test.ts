@@ -108,7 +108,7 @@ describe('the audit trail', () => {
       return res.body.total as number;
     };
     assert.ok((await count('agent=Organization/org-employer')) >= 1);
-    assert.ok((await count(`entity=Observation/${A.heartRate}`)) >= 0);
+    assert.ok((await count(`entity=Observation/${A.heartRate}`)) >= 1, "the read of it in the first test");
     assert.ok((await count('date=ge2000-01-01')) >= 3);
     assert.ok((await count('type=rest')) >= 3);
     assert.ok((await count('subtype=read')) >= 2);

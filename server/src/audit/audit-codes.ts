@@ -70,8 +70,8 @@ export const REQUEST_ENTITY_TYPE = coding(BALP_ENTITY_TYPE_SYSTEM, 'XrequestId',
 
 /**
  * meta.security of break-the-glass events and securityLabel of each resource shown by breaking
- * the glass: v3 ActCode BTG. The same coding as consent/break-glass.ts (a unit test keeps them
- * equal), which AuditEvent/$break-glass-report searches for.
+ * the glass: v3 ActCode BTG, what AuditEvent/$break-glass-report searches for; the gate marks
+ * the resources it shows that way with the same coding.
  */
 export const BREAK_GLASS_LABEL = coding(ACT_CODE_SYSTEM, 'BTG', 'break the glass');
 

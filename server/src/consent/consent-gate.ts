@@ -6,7 +6,7 @@ import type { ConsentEngine } from './consent-engine.js';
 import { computeIndex } from '../fhir/search/index-values.js';
 import { indexWithDecisions } from './consent-indexing-store.js';
 import { consentClause } from './consent-tokens.js';
-import { ACT_CODE_SYSTEM } from './data-categories.js';
+import { BREAK_GLASS_LABEL } from '../audit/audit-codes.js';
 import { decide, type Decision, type Requester } from './evaluate-consent.js';
 import { purposeGroup, type PurposeGroup } from './purpose-groups.js';
 import { requesterIdentities } from './requester.js';
@@ -34,7 +34,7 @@ export interface ConsentGateOptions {
  *   the token's first purpose) and identities (requester.ts).
  * - Break-the-glass: a principal whose purpose is ETREAT and who holds a role allowed to break
  *   the glass sees what consent would deny; every such resource is marked in the response
- *   (meta.security BTG, the X-Break-The-Glass header) and recorded (break-glass.ts).
+ *   (meta.security BTG, the X-Break-The-Glass header) and recorded by the request's AuditEvents (audit/).
  */
 export class ConsentGate {
   readonly mode: 'exempt' | 'enforce' | 'break-glass';
@@ -121,7 +121,7 @@ export class ConsentGate {
     this.breakGlassAccesses.push({ resourceType: v.resourceType, id: v.id, versionId: v.versionId, patients });
     if (!v.resource) return v;
     const meta = v.resource.meta ?? {};
-    const resource = { ...v.resource, meta: { ...meta, security: [...(meta.security ?? []), { system: ACT_CODE_SYSTEM, code: 'BTG', display: 'break the glass' }] } } as Resource;
+    const resource = { ...v.resource, meta: { ...meta, security: [...(meta.security ?? []), { ...BREAK_GLASS_LABEL }] } } as Resource;
     const copy = { ...v, resource };
     delete (copy as { json?: string }).json;
     return copy;

@@ -3,7 +3,6 @@ import { authorizeInteraction, InsufficientScopeError } from '../auth/authorize-
 import { SERVER_PRINCIPAL, type Principal } from '../auth/principal.js';
 import type { Permission } from '../auth/scopes.js';
 import { ScopedStore } from '../auth/scoped-store.js';
-import { recordBreakGlass } from '../consent/break-glass.js';
 import type { ConsentEngine } from '../consent/consent-engine.js';
 import { ConsentGate } from '../consent/consent-gate.js';
 import { AccessTrace } from '../audit/access-trace.js';
@@ -119,9 +118,10 @@ export class FhirService implements FhirHandler {
       const res = await route.handle(ctx, req, m, this.routerFor(principal));
       const gate = ctx.consent;
       if (!gate || gate.breakGlassAccesses.length === 0) return res;
-      // Durable before any of it leaves: the record is the price of breaking the glass. With
-      // the audit trail on, the request's own AuditEvents carry the BTG label instead.
-      if (!this.deps.audit) await recordBreakGlass(this.deps.ctx, gate, req, route.interaction);
+      // The record is the price of breaking the glass: the request's AuditEvents carry the BTG
+      // label (audited() stores them before the response leaves). A service without an audit
+      // trail cannot record it, so it refuses.
+      if (!this.deps.audit) throw new FhirError('unavailable', 'Break-the-glass access needs the audit trail, which this service runs without');
       return { ...res, headers: { ...(res.headers ?? {}), 'X-Break-The-Glass': String(gate.breakGlassAccesses.length) } };
     }
     if (pathMatched) throw new FhirError('method-not-allowed', `${req.method} is not allowed on /${req.path}`);

@@ -1,4 +1,4 @@
-import { BREAK_GLASS_LABEL } from '../../consent/break-glass.js';
+import { BREAK_GLASS_LABEL } from '../../audit/audit-codes.js';
 import { dateRange } from '../search/date-range.js';
 import type { FhirContext } from '../fhir-context.js';
 import type { FhirRequest, FhirResponse } from '../fhir-request.js';
@@ -11,7 +11,7 @@ const PATIENT = /^Patient\/[A-Za-z0-9\-.]{1,64}$/;
 
 /**
  * `AuditEvent/$break-glass-report` (GET, role admin): the break-the-glass AuditEvents
- * (break-glass.ts; meta.security BTG), newest first, as a `searchset` Bundle, optionally only
+ * (the audit trail's events labelled meta.security BTG), newest first, as a `searchset` Bundle, optionally only
  * those about one patient (`patient=Patient/x`) or recorded at or after an instant
  * (`since=<dateTime>`). It is an AuditEvent search (`_security=…|BTG&_sort=-date`, `entity`,
  * `date=ge…`), so it pages, counts and honours the request's scopes and consent like any
