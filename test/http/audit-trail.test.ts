@@ -64,6 +64,14 @@ describe('the audit trail', () => {
     assert.match(consentPart(denied, 'deciding')[0]?.valueReference?.reference ?? '', new RegExp(`^Consent/${CONSENT.aliceEmployer}/_history/\\d+$`));
   });
 
+  it('a token that calls itself "custodian" is an ordinary client: consent applies and it is audited', async () => {
+    const impostor = await f.as({ ...EMPLOYER, sub: 'custodian', client_id: 'custodian' });
+    const res = await impostor.get(`/fhir/Observation/${A.phq9FollowUp}`);
+    assert.equal(res.status, 404, 'denied like the employer it is');
+    const seen = (await eventsAbout(PATIENT.alice)).some((e) => e.agent?.some((a) => a.altId === 'custodian' && a.requestor));
+    assert.ok(seen, 'recorded');
+  });
+
   it('a search concerning several patients gives each patient an event with only their resources', async () => {
     const res = await doctor.get('/fhir/Observation?code=http://loinc.org|8867-4&_count=50');
     assert.equal(res.status, 200);

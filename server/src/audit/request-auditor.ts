@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import type { Principal } from '../auth/principal.js';
+import { isServerPrincipal, type Principal } from '../auth/principal.js';
 import type { ConsentGate } from '../consent/consent-gate.js';
 import type { FhirRequest } from '../fhir/fhir-request.js';
 import type { AccessTrace, TracedVersion } from './access-trace.js';
@@ -37,7 +37,7 @@ export class RequestAuditor {
   ) {}
 
   async audit(a: AuditedRequest): Promise<void> {
-    if (a.principal.clientId === 'custodian' && a.principal.subject === 'custodian') return;
+    if (isServerPrincipal(a.principal)) return;
     if (!isAuditedInteraction(a.interaction)) return;
     await this.sink.record(buildAuditEvents(await this.accessOf(a)));
   }

@@ -106,6 +106,14 @@ export const SERVER_PRINCIPAL: Principal = freezePrincipal({
   purposeOfUse: ['HSYSADMIN'],
 });
 
+/**
+ * Whether a principal is the server itself. By identity, never by its names: a token whose
+ * `sub` and `client_id` happen to read "custodian" is a client like any other.
+ */
+export function isServerPrincipal(p: Principal): boolean {
+  return p === SERVER_PRINCIPAL;
+}
+
 /** Public endpoints (the CapabilityStatement): nobody in particular, no scopes. */
 export const ANONYMOUS_PRINCIPAL: Principal = freezePrincipal({
   subject: 'anonymous',

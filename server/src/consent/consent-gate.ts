@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import type { Principal } from '../auth/principal.js';
+import { isServerPrincipal, type Principal } from '../auth/principal.js';
 import type { Doc } from '../fhir/search/query-doc.js';
 import type { IndexValues, ResourceStore, StoredVersion } from '../store/resource-store.js';
 import type { ConsentEngine } from './consent-engine.js';
@@ -52,7 +52,7 @@ export class ConsentGate {
   ) {
     const purpose = principal.purposeOfUse[0];
     this.group = purpose === undefined ? undefined : purposeGroup(purpose);
-    if (principal.subject === 'custodian' && principal.clientId === 'custodian') this.mode = 'exempt';
+    if (isServerPrincipal(principal)) this.mode = 'exempt';
     else if (readsOwnRecordOnly(principal)) this.mode = 'exempt';
     else if (this.group === 'emergency' && principal.roles.some((r) => opts.breakGlassRoles.includes(r))) this.mode = 'break-glass';
     else this.mode = 'enforce';
