@@ -107,7 +107,7 @@ export class RequestAuditor {
   }
 }
 
-/** The request line below the base as the client sent it (parameters in their order). */
+/** The request line below the base: the path and every parameter in the order sent, percent-encoded again (form encoding). */
 export function rawRequestOf(req: FhirRequest): string {
   const params = new URLSearchParams();
   for (const [k, vs] of Object.entries(req.query)) for (const v of vs) params.append(k, v);
