@@ -103,6 +103,7 @@ export function formatConsentReport(r: ConsentBenchReport): string {
       `≈ ${mib(sz.postingKeyBytes)} of posting keys, against a ${mib(sz.storeFileBytes)} store file (≈ ${((100 * (sz.tokenJsonBytes + sz.postingKeyBytes)) / sz.storeFileBytes).toFixed(1)} %)`,
   );
   out.push('');
+  out.push(`Auditing (AuditEvent per request) is ${r.settings.audit ? 'ON' : 'OFF'} in both servers (BENCH_CONSENT_AUDIT), so the ratio ${r.settings.audit ? 'includes the shared audit cost' : 'isolates the consent gate'}.`);
   out.push(`Latency: 1 connection, median of ${r.settings.rounds} interleaved rounds; throughput: ${conns} connections. Targets: enforced ≥ ${THROUGHPUT_TARGET}× unenforced throughput, ≤ ${P50_TARGET_MS} ms added at p50 (per request).`);
   const head = [pad('scenario', 24, true), pad('enf p50', 9), pad('enf p99', 9), pad('unenf p50', 10), pad('unenf p99', 10), pad('enf ops/s', 10), pad('unenf ops/s', 12), pad('ratio', 7), pad('+p50 ms', 9), '  targets'];
   out.push(head.join(' '));

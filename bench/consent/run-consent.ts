@@ -170,10 +170,20 @@ async function main(): Promise<number> {
       }
     }
     // One after the other, so only one process ever does first-start work on the shared store.
-    const env = { AUTH_AUDIENCE: AUDIENCE };
+    const env = { AUTH_AUDIENCE: AUDIENCE, ...(s.audit ? {} : { BENCH_TWIN_AUDIT: 'off' }) };
+    log(`auditing ${s.audit ? 'ON' : 'OFF'} in both servers (BENCH_CONSENT_AUDIT)`);
     const startTimeout = 30 * 60_000;
-    servers.enforced = await startCustodian({ repoRoot: REPO_ROOT, dataDir, name: 'enforced', env, timeoutMs: startTimeout, ...(cpuProfDir ? { cpuProfDir: profDir('enforced') } : {}) });
-    log(`enforced (server/src/main.ts) at ${servers.enforced.baseUrl}`);
+    const enforcedEntry = s.audit ? 'server/src/main.ts' : 'bench/servers/custodian-unaudited.ts';
+    servers.enforced = await startCustodian({
+      repoRoot: REPO_ROOT,
+      dataDir,
+      name: 'enforced',
+      env,
+      timeoutMs: startTimeout,
+      entry: enforcedEntry,
+      ...(cpuProfDir ? { cpuProfDir: profDir('enforced') } : {}),
+    });
+    log(`enforced (${enforcedEntry}) at ${servers.enforced.baseUrl}`);
     servers.unenforced = await startCustodian({
       repoRoot: REPO_ROOT,
       dataDir,

@@ -33,6 +33,11 @@ export interface ConsentBenchSettings {
   /** PUTs of a Consent timed per patient size. */
   consentPuts: number;
   cpuProf: string | undefined;
+  /**
+   * Whether both servers record AuditEvents. Off by default: auditing costs both servers the same
+   * large amount per request (measured by `npm run bench -- audit`), which would flatter the ratio.
+   */
+  audit: boolean;
 }
 
 function num(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max = Infinity): number {
@@ -89,5 +94,6 @@ export function readSettings(env: NodeJS.ProcessEnv, benchDir: string): ConsentB
     timeoutMs: num(env, 'BENCH_CONSENT_TIMEOUT_SECONDS', 120, 1) * 1000,
     consentPuts: Math.floor(num(env, 'BENCH_CONSENT_PUTS', 5, 1)),
     cpuProf: env.BENCH_CPU_PROF || undefined,
+    audit: flag(env, 'BENCH_CONSENT_AUDIT', false),
   };
 }

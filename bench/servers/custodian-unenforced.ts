@@ -5,4 +5,7 @@
  */
 import { serveVariant } from './serve-variant.js';
 
-serveVariant('custodian-unenforced', 'CONSENT ENFORCEMENT', { enforceConsent: false });
+// The consent benchmark turns auditing off in both of its servers unless told otherwise
+// (BENCH_CONSENT_AUDIT), so that only the consent gate differs.
+const audit = process.env.BENCH_TWIN_AUDIT !== 'off';
+serveVariant('custodian-unenforced', audit ? 'CONSENT ENFORCEMENT' : 'CONSENT ENFORCEMENT OR REQUEST AUDITING', { enforceConsent: false, audit });
