@@ -5,6 +5,7 @@ import type { Definitions } from '../definitions.js';
 import { compositeEntries } from './composite.js';
 import { dedupe, entriesOf, exactStrings } from './index-entries.js';
 import { NARRATIVE_FIELD, narrativeText } from './narrative.js';
+import { compileSimpleExpression, evaluateSimple } from './simple-paths.js';
 
 /**
  * Search index values (FHIR R4 search, https://hl7.org/fhir/R4/search.html), computed at write
@@ -17,7 +18,7 @@ import { NARRATIVE_FIELD, narrativeText } from './narrative.js';
  * Resource-level `_id` and `_lastUpdated` use the document's own fields instead.
  * Changing any shape must bump INDEX_FORMAT in reindex.ts, so stores are reindexed.
  */
-export function computeIndex(defs: Definitions, resource: Resource, skipAbsent = true): IndexValues {
+export function computeIndex(defs: Definitions, resource: Resource, skipAbsent = true, simplePaths = true): IndexValues {
   const idx: IndexValues = {};
   const type = resource.resourceType;
   const params = defs.searchParameters(type);
@@ -36,7 +37,7 @@ export function computeIndex(defs: Definitions, resource: Resource, skipAbsent =
       if (entries.length > 0) idx[code] = entries;
       continue;
     }
-    const results = evaluate(type, param, typed);
+    const results = evaluate(type, param, typed, simplePaths ? resource : undefined);
     const values = dedupe(results.flatMap((tv) => entriesOf(param.type as string, tv)));
     if (values.length > 0) idx[code] = values;
     if (param.type === 'string') {
@@ -106,7 +107,10 @@ function isChoiceSuffix(key: string, at: number): boolean {
   return c >= 65 && c <= 90;
 }
 
-function evaluate(resourceType: string, param: SearchParameter, input: TypedValue[]): TypedValue[] {
+/** With `resource`, a plain path expression is walked directly (simple-paths.ts) instead of run as FHIRPath. */
+function evaluate(resourceType: string, param: SearchParameter, input: TypedValue[], resource?: Resource): TypedValue[] {
+  const simple = resource && compileSimpleExpression(resourceType, param.expression as string);
+  if (simple) return evaluateSimple(simple, resource);
   try {
     const details = getSearchParameterDetails(resourceType, param);
     return evalFhirPathTyped(details.parsedExpression, input);
