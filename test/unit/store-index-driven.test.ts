@@ -157,6 +157,21 @@ describe('embedded engine: index-driven search', () => {
     assert.equal(stats.documentsExamined, 0);
   });
 
+  it('counts a conjunction of exact filters (code and category), with or without a consent clause, without examining documents', async () => {
+    const consent = { $or: [{ $and: [{ 'idx._consent': { $nin: ['N|CareTeam/x'] } }, { 'idx._consent': { $ne: '~*|research' } }] }, { 'idx._consent': 'N|CareTeam/x' }] };
+    const codeAndCategory = [{ 'idx.code': { $elemMatch: { c: 'common' } } }, { 'idx.category': { $elemMatch: { c: 'laboratory' } } }];
+    const expected = Array.from({ length: OBSERVATIONS }, (_, i) => i).filter((i) => i % 3 === 0 && i % 2 === 0).length;
+    for (const filter of [{ $and: codeAndCategory }, { $and: [...codeAndCategory, consent] }]) {
+      const { result, stats } = await search({ filter, limit: 0, total: true });
+      assert.equal(result.total, expected);
+      assert.equal(stats.documentsExamined, 0);
+    }
+    // An `_id` list among the conjuncts: ids that are not stored are not counted.
+    const withIds = { $and: [{ id: { $in: [obsId(0), obsId(6), 'no-such-id'] } }, ...codeAndCategory] };
+    const { result } = await search({ filter: withIds, limit: 0, total: true });
+    assert.equal(result.total, 2);
+  });
+
   it('name prefix + birthdate uses the closed date range', async () => {
     last = undefined;
     const result = await store.search({

@@ -4,7 +4,7 @@ import type { SearchQuery, SortKey, StoredDocument } from '../resource-store.js'
 import { checkPosition, compareSortValues, effectiveSort, sortValuesOf } from '../keyset.js';
 import { candidatesOf, type Candidate, type PostingRange } from './access-paths.js';
 import { candidateCursor, intersect, streamable, type CursorSource } from './id-cursors.js';
-import { splitFilter, type FilterSplit } from './posting-predicate.js';
+import { conjunctsOf, splitFilter, type FilterSplit } from './posting-predicate.js';
 import { STRING_END, type PostingKey } from './postings.js';
 
 /**
@@ -28,7 +28,7 @@ import { STRING_END, type PostingKey } from './postings.js';
  * Conjuncts the postings alone decide (posting-predicate.ts: the consent clause, scalar
  * `$ne`/`$nin`/`$in` on top-level paths) are answered per document by key lookups before the
  * document is decoded, so a document they exclude is never read, and a count whose other
- * conjuncts form one exact candidate reads no document at all.
+ * conjuncts are each one exact candidate reads no document at all.
  */
 
 /** The search document: a StoredDocument without its resource. */
@@ -217,10 +217,8 @@ class SearchRun {
     if (!driver && Object.keys(this.query.filter).length === 0) {
       return this.src.searchDocs.getKeysCount({ start: [this.type, ''], end: [this.type, STRING_END] });
     }
-    if (this.split.decidable.length > 0) {
-      const counted = this.countDecidable(driver);
-      if (counted !== undefined) return counted;
-    }
+    const counted = this.countDecidable(driver);
+    if (counted !== undefined) return counted;
     let n = 0;
     for (const doc of this.candidateDocs(driver)) if (this.test(doc)) n++;
     return n;
@@ -245,8 +243,8 @@ class SearchRun {
   }
 
   /**
-   * When the postings decide everything, or what they cannot decide is one exact candidate,
-   * the count is the candidate documents that pass the posting predicates: key lookups only.
+   * When the postings decide everything, or what they cannot decide is a conjunction of exact
+   * candidates, the count is the candidate ids that pass the posting predicates: key lookups only.
    * With nothing left, the candidates are the driver's (the filter's narrowest sets).
    */
   private countDecidable(driver: Driver): number | undefined {
@@ -259,10 +257,20 @@ class SearchRun {
           ? this.streamIds(driver.candidates, 1, undefined)
           : this.existingIdsOf(driver.candidate);
     } else {
-      const cs = candidatesOf(rest);
-      const c = cs.length === 1 && cs[0]!.exact ? cs[0]! : undefined;
-      if (!c) return undefined;
-      ids = this.existingIdsOf(c);
+      // Each remaining conjunct must be exactly one candidate set on its own (`code=X` and a
+      // scope's `category=Y`): then their intersection is the rest's matches, no decode needed.
+      const exact: Candidate[] = [];
+      for (const conjunct of conjunctsOf(rest)) {
+        const cs = candidatesOf(conjunct);
+        if (cs.length !== 1 || !cs[0]!.exact) return undefined;
+        exact.push(cs[0]!);
+      }
+      if (exact.length === 1) ids = this.existingIdsOf(exact[0]!);
+      else if (exact.every(streamable)) {
+        const streamed = this.streamIds(exact, 1, undefined);
+        // Postings exist only for stored documents; `_id` values given in the query may not.
+        ids = exact.some((c) => c.ids) ? filterIter(streamed, (id) => this.src.searchDocs.doesExist([this.type, id])) : streamed;
+      } else return undefined;
     }
     let n = 0;
     for (const id of ids) if (this.passes(id)) n++;
@@ -385,4 +393,8 @@ function bounds(type: string, r: PostingRange): { start: PostingKey; end: Postin
     case 'between':
       return { start: k(r.path, r.lo), end: k(r.path, r.hi, STRING_END) };
   }
+}
+
+function* filterIter<T>(items: Iterable<T>, keep: (item: T) => boolean): Iterable<T> {
+  for (const item of items) if (keep(item)) yield item;
 }

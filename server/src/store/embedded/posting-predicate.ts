@@ -39,7 +39,7 @@ export function splitFilter(filter: Doc): FilterSplit {
 }
 
 /** The filter's top-level conjuncts: `$and` arrays flattened, and each field of a document on its own. */
-function conjunctsOf(filter: Doc): Doc[] {
+export function conjunctsOf(filter: Doc): Doc[] {
   const out: Doc[] = [];
   for (const [key, cond] of Object.entries(filter)) {
     if (key === '$and' && Array.isArray(cond) && cond.every(isDoc)) for (const sub of cond) out.push(...conjunctsOf(sub));
