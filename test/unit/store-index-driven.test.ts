@@ -26,6 +26,9 @@ function obsIndex(i: number): IndexValues {
     code: [{ s: LOINC, c: i % 3 === 0 ? 'common' : `c${i % 30}` }],
     category: [{ s: CATEGORY, c: i % 2 === 0 ? 'laboratory' : 'vital-signs' }],
     date: [{ lo: (i % 50) * DAY, hi: (i % 50) * DAY + 999 }],
+    // Every other round of observations is open to research (a consent flip), as a research
+    // opt-in marks about half of a population.
+    ...(Math.floor(i / PATIENTS) % 2 === 0 ? { _consent: ['~*|research'] } : {}),
   };
 }
 
@@ -116,6 +119,19 @@ describe('embedded engine: index-driven search', () => {
     }
   });
 
+  it('a positive consent clause (research opt-in) on a patient search does not leapfrog through the clause\'s large posting lists', async () => {
+    const research = { $or: [{ $and: [{ 'idx._consent': { $nin: ['N|ResearchStudy/rs'] } }, { 'idx._consent': '~*|research' }] }, { $and: [{ 'idx._consent': 'N|ResearchStudy/rs' }, { 'idx._consent': '~ResearchStudy/rs|research' }] }] };
+    const { result, stats } = await search({ filter: { $and: [{ 'idx.patient': 'Patient/p10' }, research] }, total: true, limit: 5 });
+    const all = Array.from({ length: OBSERVATIONS }, (_, i) => i).filter((i) => i % PATIENTS === 10);
+    const open = all.filter((i) => Math.floor(i / PATIENTS) % 2 === 0);
+    assert.equal(result.total, open.length);
+    assert.deepEqual(result.resources.map((r) => r.id), open.slice(0, 5).map(obsId));
+    // The patient's postings, then a few lookups per document for the clause (page and count);
+    // leapfrogging through the clause's lists as well read 221 here.
+    assert.equal(stats.plan, 'postings-stream patient');
+    assert.ok(stats.postingsRead <= 10 * all.length, `read ${stats.postingsRead} postings for ${all.length} documents`);
+  });
+
   it('a page walk over a common code costs one page per page', async () => {
     const filter = { 'idx.code': { $elemMatch: { s: LOINC, c: 'common' } } };
     const seen: string[] = [];
@@ -158,7 +174,7 @@ describe('embedded engine: index-driven search', () => {
   });
 
   it('counts a conjunction of exact filters (code and category), with or without a consent clause, without examining documents', async () => {
-    const consent = { $or: [{ $and: [{ 'idx._consent': { $nin: ['N|CareTeam/x'] } }, { 'idx._consent': { $ne: '~*|research' } }] }, { 'idx._consent': 'N|CareTeam/x' }] };
+    const consent = { $or: [{ $and: [{ 'idx._consent': { $nin: ['N|CareTeam/x'] } }, { 'idx._consent': { $ne: '~*|treatment' } }] }, { 'idx._consent': 'N|CareTeam/x' }] };
     const codeAndCategory = [{ 'idx.code': { $elemMatch: { c: 'common' } } }, { 'idx.category': { $elemMatch: { c: 'laboratory' } } }];
     const expected = Array.from({ length: OBSERVATIONS }, (_, i) => i).filter((i) => i % 3 === 0 && i % 2 === 0).length;
     for (const filter of [{ $and: codeAndCategory }, { $and: [...codeAndCategory, consent] }]) {

@@ -145,7 +145,16 @@ class SearchRun {
     if (streams.length > 0) {
       // A small range (a date `eq`, a rare prefix) beats a common code: a cheap look first.
       const small = candidates.filter((c) => !streamable(c)).find((c) => this.sizeOf(c, SMALL_SET) < SMALL_SET);
-      return small ? { kind: 'set', candidate: small } : { kind: 'streams', candidates: streams };
+      if (small) return { kind: 'set', candidate: small };
+      // One short list (a patient's) drives alone: every candidate is a superset of its own
+      // conjunct's matches, and the others' conjuncts are still checked per document (posting
+      // lookups or the evaluator), which costs less than seeking through long lists (a consent
+      // clause's) for each id.
+      if (streams.length > 1) {
+        const short = streams.find((c) => this.sizeOf(c, SMALL_SET) < SMALL_SET);
+        if (short) return { kind: 'streams', candidates: [short] };
+      }
+      return { kind: 'streams', candidates: streams };
     }
     if (candidates.length === 0) return undefined;
     if (candidates.length === 1) return { kind: 'set', candidate: candidates[0]! };
