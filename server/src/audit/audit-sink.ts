@@ -21,6 +21,9 @@ export interface AuditSinkDeps {
   readonly maxBatch?: number;
 }
 
+/** Commits at once: one being written while another waits for its fsync (LMDB overlapping sync). */
+const MAX_IN_FLIGHT = 2;
+
 interface Waiting {
   readonly ops: WriteOp[];
   resolve(): void;
@@ -29,14 +32,14 @@ interface Waiting {
 
 /**
  * Stores AuditEvents durably before the response that caused them leaves (fail closed), with
- * group commit: while one commit is in flight, every event recorded meanwhile waits and goes
- * out in the next single commit (one fsync, one log append for all of them). There is no timer:
- * an idle server commits each request's events at once, and a busy one batches as much as
- * arrives during a commit.
+ * group commit: while commits are in flight (at most two), every event recorded meanwhile waits
+ * and goes out in the next single commit (one fsync, one log append for all of them). There is
+ * no timer: an idle server commits each request's events at once, and a busy one batches as
+ * much as arrives during a commit.
  */
 export class AuditSink {
   private queue: Waiting[] = [];
-  private flushing = false;
+  private inFlight = 0;
   private readonly maxBatch: number;
 
   constructor(private readonly deps: AuditSinkDeps) {
@@ -58,31 +61,36 @@ export class AuditSink {
     }
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ ops, resolve, reject });
-      if (!this.flushing) void this.flush();
+      this.flush();
     });
   }
 
-  private async flush(): Promise<void> {
-    this.flushing = true;
-    try {
-      while (this.queue.length > 0) {
-        const batch: Waiting[] = [];
-        let n = 0;
-        while (this.queue.length > 0 && (batch.length === 0 || n + (this.queue[0] as Waiting).ops.length <= this.maxBatch)) {
-          const w = this.queue.shift() as Waiting;
-          batch.push(w);
-          n += w.ops.length;
-        }
-        try {
-          await this.deps.store.commit({ ops: batch.flatMap((w) => w.ops), now: this.deps.now() });
+  /**
+   * Hands what waits to a new commit while fewer than MAX_IN_FLIGHT are running: the next
+   * batch is built and written while the previous one waits for its fsync.
+   */
+  private flush(): void {
+    while (this.queue.length > 0 && this.inFlight < MAX_IN_FLIGHT) {
+      const batch: Waiting[] = [];
+      let n = 0;
+      while (this.queue.length > 0 && (batch.length === 0 || n + (this.queue[0] as Waiting).ops.length <= this.maxBatch)) {
+        const w = this.queue.shift() as Waiting;
+        batch.push(w);
+        n += w.ops.length;
+      }
+      this.inFlight++;
+      this.deps.store.commit({ ops: batch.flatMap((w) => w.ops), now: this.deps.now() }).then(
+        () => {
           for (const w of batch) w.resolve();
-        } catch (err) {
+        },
+        (err: unknown) => {
           const failure = new AuditUnavailableError(err);
           for (const w of batch) w.reject(failure);
-        }
-      }
-    } finally {
-      this.flushing = false;
+        },
+      ).finally(() => {
+        this.inFlight--;
+        this.flush();
+      });
     }
   }
 }

@@ -27,6 +27,7 @@ import {
   outcomeOf,
 } from './audit-codes.js';
 import { consentDecisionExtension } from './audit-consent-extension.js';
+import { cloneJson } from '../store/clone-json.js';
 
 /** What the audit pipeline knows of one request once it is decided: the builder's only input. */
 export interface AuditedAccess {
@@ -218,7 +219,7 @@ function eventFor(base: CommonParts, patient: string | undefined, resources: rea
     entity,
   };
   // Events of one request share no objects with each other or with the frozen constants.
-  return structuredClone(event);
+  return cloneJson(event);
 }
 
 /** The correlation id of a request's events; see buildAuditEvents. Patients and resources are deliberately left out. */

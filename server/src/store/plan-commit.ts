@@ -1,6 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { FhirError } from '../fhir/outcomes.js';
 import type { CommitRequest, StoredDocument, StoredVersion } from './resource-store.js';
+import { cloneJson } from './clone-json.js';
 
 export type CurrentLookup = (resourceType: string, id: string) => StoredVersion | undefined;
 
@@ -55,11 +56,8 @@ export function planCommit(req: CommitRequest, lookup: CurrentLookup): { writes:
     let resource: Resource | undefined;
     if (op.kind !== 'delete') {
       if (!op.resource) throw new Error(`commit: ${op.kind} of ${op.resourceType}/${op.id} without a resource`);
-      resource = {
-        ...structuredClone(op.resource),
-        id: op.id,
-        meta: { ...structuredClone(op.resource.meta ?? {}), versionId, lastUpdated: req.now },
-      } as Resource;
+      const copy = cloneJson(op.resource);
+      resource = { ...copy, id: op.id, meta: { ...(copy.meta ?? {}), versionId, lastUpdated: req.now } } as Resource;
     }
     const doc: StoredDocument = {
       resourceType: op.resourceType,
