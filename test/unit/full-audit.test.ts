@@ -21,6 +21,7 @@ import type { AuditFinding, FullAuditReport } from '../../server/src/ledger/full
 import { versionKey } from '../../server/src/ledger/leaf-record.js';
 import { auditDataDir } from '../../server/src/ledger/open-for-audit.js';
 import { REPO_ROOT } from '../helpers/server-process.js';
+import { LEAF_KEYS_FILE } from '../../ledger-adapter/src/log/leaf-key-index.js';
 
 /**
  * Issue 6 §5-§6: the full audit detects tampering injected straight into the store's and the
@@ -126,12 +127,20 @@ interface StoredRecord {
 }
 
 /** The log's LMDB environment (ledger-adapter/src/log/schema.ts). */
-async function withLog(dir: string, fn: (env: LogEnv) => void): Promise<void> {
-  const env = openLogEnv(join(dir, 'ledger', 'log'));
+type TamperEnv = LogEnv & { keys: Database<Buffer, [string, number]> };
+
+/** Edits the log's files directly: its LMDB environment, and the derived key index beside it. */
+async function withLog(dir: string, fn: (env: TamperEnv) => void): Promise<void> {
+  const logDir = join(dir, 'ledger', 'log');
+  const env = openLogEnv(logDir);
+  const keysRoot = open({ path: join(logDir, LEAF_KEYS_FILE), compression: false, maxDbs: 4 });
+  const keys = keysRoot.openDB<Buffer, [string, number]>({ name: 'keys', encoding: 'binary' });
   try {
-    env.root.transactionSync(() => fn(env));
+    keysRoot.transactionSync(() => env.root.transactionSync(() => fn({ ...env, keys })));
     await env.root.flushed;
+    await keysRoot.flushed;
   } finally {
+    await keysRoot.close();
     await env.root.close();
   }
 }
@@ -219,7 +228,7 @@ describe('full audit: tamper injection into the store and log files', () => {
     assert.deepEqual(summary(r), [`inserted Patient/${built.p2}/_history/3`]);
   });
 
-  it('two leaf records swapped in the log are `reordered`: both leaves, and the anchored root they no longer hash to', async () => {
+  it('two leaf records swapped in the log are `reordered`: the later version at the earlier leaf, and the anchored root they no longer hash to', async () => {
     const dir = copy();
     const i = built.leafOf.get(`Patient/${built.p1}/_history/1`) as number;
     const j = built.leafOf.get(`Patient/${built.p1}/_history/2`) as number;
@@ -232,19 +241,15 @@ describe('full audit: tamper injection into the store and log files', () => {
     const r = await auditDataDir(configFor(dir));
     assert.deepEqual(new Set(r.findings.map((f) => f.kind)), new Set(['reordered']), JSON.stringify(r.findings));
     const byLeaf = ofKind(r, 'reordered').filter((f) => f.leafIndex !== undefined);
-    assert.deepEqual(
-      byLeaf.map((f) => [f.leafIndex, f.key]).sort(),
-      [
-        [i, `Patient/${built.p1}/_history/2`],
-        [j, `Patient/${built.p1}/_history/1`],
-      ].sort(),
-    );
+    // Each leaf names its key, so the later version now sits at the earlier leaf.
+    assert.deepEqual(byLeaf.map((f) => [f.leafIndex, f.key]), [[i, `Patient/${built.p1}/_history/2`]]);
+    assert.ok(j > i);
     const root = ofKind(r, 'reordered').find((f) => f.size !== undefined);
     assert.equal(root?.size, built.sizeA, 'caught at the first anchored checkpoint after the change');
     assert.deepEqual(root?.leaves, [0, built.sizeA]);
   });
 
-  it('swapped leaves whose key index was swapped too (a careful attacker) are still `reordered`', async () => {
+  it('swapped leaves whose key index was swapped too (a careful attacker) are still `reordered`: the audit derives the index from the leaves', async () => {
     const dir = copy();
     const k1 = `Patient/${built.p1}/_history/1`;
     const k2 = `Patient/${built.p1}/_history/2`;

@@ -6,7 +6,8 @@ import { EMPTY_ROOT, bytesEqual, isHash } from '../merkle/hash.js';
 import { SALT_SIZE } from '../merkle/leaf.js';
 import { consistencyProof, inclusionProof, rootAt, verifyConsistency, type NodeReader } from '../merkle/proofs.js';
 import { CheckpointConsistencyError, LogClosedError, LogCorruptError, LogFailedError, LogOverloadedError } from './errors.js';
-import { EMPTY_VALUE, LOG_FORMAT, decodeLeaf, encodeLeaf, openLogEnv, type LogEnv } from './schema.js';
+import { openLeafKeyIndex, type LeafKeyIndex } from './leaf-key-index.js';
+import { LOG_FORMAT, decodeLeaf, encodeLeaf, openLogEnv, type LogEnv } from './schema.js';
 
 export interface LeafEntry {
   /** What the leaf is about (e.g. `AuditEvent/123`); leafIndicesOf(key) finds its leaves. */
@@ -43,6 +44,11 @@ export interface MerkleLogOptions {
   clock?: () => number;
   /** Entries allowed to wait for the next transaction before append rejects; default 100 000. */
   maxPending?: number;
+  /**
+   * Where the key → leaves index lives (leaf-key-index.ts): `persistent` (default) beside the
+   * log, `memory` for a reader that must not write to the directory (the full audit).
+   */
+  keyIndex?: 'persistent' | 'memory';
 }
 
 export interface MerkleLogStats {
@@ -98,6 +104,7 @@ export class MerkleLog {
   readonly verifierKey: string;
 
   private readonly env: LogEnv;
+  private keyIndex!: LeafKeyIndex;
   private readonly privateKey: KeyObject;
   private readonly clock: () => number;
   private readonly maxPending: number;
@@ -154,6 +161,7 @@ export class MerkleLog {
     const log = new MerkleLog(env, opts, keyName);
     try {
       await log.load();
+      log.keyIndex = await openLeafKeyIndex(opts.keyIndex ?? 'persistent', opts.dir, log.durableSize, (from, to) => log.leafKeys(from, to));
     } catch (err) {
       await env.root.close();
       throw err;
@@ -265,7 +273,8 @@ export class MerkleLog {
     const start = this.assignedSize;
     const frontier = this.frontier;
     const appendedAt = this.clock();
-    const leafRecords: Array<[number, Buffer, string]> = [];
+    const leafRecords: Array<[number, Buffer]> = [];
+    const keyEntries: Array<[string, number]> = [];
     const nodes: Array<[number, number, Buffer]> = [];
     const indices: number[][] = [];
     let next = start;
@@ -275,7 +284,8 @@ export class MerkleLog {
         for (const n of appendLeaf(frontier, next, e.leafHash)) {
           if (n.level > 0) nodes.push([n.level, n.index, n.hash as Buffer]);
         }
-        leafRecords.push([next, encodeLeaf({ ...e, appendedAt }), e.key]);
+        leafRecords.push([next, encodeLeaf({ ...e, appendedAt })]);
+        keyEntries.push([e.key, next]);
         mine.push(next++);
       }
       indices.push(mine);
@@ -288,15 +298,12 @@ export class MerkleLog {
       // Built on `start` leaves: if the store holds anything else (an earlier write failed,
       // another process writes here), write nothing.
       if (env.meta.get('size') !== start) throw new LogCorruptError(`stored size is not ${start}: an earlier write failed or another writer is active`);
-      for (const [index, record, key] of leafRecords) {
-        env.leaves.put(index, record);
-        env.keys.put([key, index], EMPTY_VALUE);
-      }
+      for (const [index, record] of leafRecords) env.leaves.put(index, record);
       for (const [level, index, hash] of nodes) env.nodes.put([level, index], hash);
       env.meta.put('size', end);
     });
     return committed.then(async () => {
-      await env.root.flushed;
+      await Promise.all([env.root.flushed, this.keyIndex.add(keyEntries, end)]);
       return { end, root, indices };
     });
   }
@@ -367,12 +374,14 @@ export class MerkleLog {
 
   /** Indices of the durable leaves appended under `key`, ascending. */
   leafIndicesOf(key: string): number[] {
-    const out: number[] = [];
-    for (const k of this.env.keys.getKeys({ start: [key, 0], end: [key, Number.MAX_SAFE_INTEGER] })) {
-      const index = (k as [string, number])[1];
-      if (index < this.durableSize) out.push(index);
+    return this.keyIndex.indicesOf(key).filter((index) => index < this.durableSize);
+  }
+
+  /** (index, key) of the stored leaves [from, to): what the key index is rebuilt from. */
+  private *leafKeys(from: number, to: number): Iterable<[number, string]> {
+    for (const { key, value } of this.env.leaves.getRange({ start: from, end: to })) {
+      yield [key as number, decodeLeaf(value).key];
     }
-    return out;
   }
 
   private checkSize(size: number): void {
@@ -464,6 +473,7 @@ export class MerkleLog {
       await this.settled;
     }
     await this.checkpointChain;
+    await this.keyIndex.close();
     await this.env.root.close();
   }
 }

@@ -14,7 +14,8 @@ import { open, type Database, type RootDatabase } from 'lmdb';
  *                                         the level-0 node of the tree
  *   nodes        [level, index]        → 32-byte hash of the complete subtree covering leaves
  *                                         [index·2^level, (index+1)·2^level), for level ≥ 1
- *   keys         [key, index]          → empty (which leaves carry an index key)
+ *   keys         (no longer written: the key → leaves index is derived from the leaves and
+ *                kept beside the log in leaf-keys.mdb, see leaf-key-index.ts)
  *   checkpoints  size                  → CheckpointRecord (every checkpoint ever signed)
  *   meta         'format'              → LOG_FORMAT
  *                'origin'              → the checkpoint origin the log was created with
@@ -22,7 +23,6 @@ import { open, type Database, type RootDatabase } from 'lmdb';
  *                'latestCheckpoint'    → size of the latest signed checkpoint
  */
 export const LOG_FORMAT = 1;
-export const EMPTY_VALUE = Buffer.alloc(0);
 export const LOG_FILE = 'merkle-log.mdb';
 
 export interface LeafRecord {
@@ -66,7 +66,6 @@ export interface LogEnv {
   root: RootDatabase;
   leaves: Database<Buffer, number>;
   nodes: Database<Buffer, [number, number]>;
-  keys: Database<Buffer, [string, number]>;
   checkpoints: Database<CheckpointRecord, number>;
   meta: Database<string | number, MetaKey>;
 }
@@ -80,7 +79,6 @@ export function openLogEnv(dir: string): LogEnv {
     root,
     leaves: root.openDB({ name: 'leaves', encoding: 'binary' }),
     nodes: root.openDB({ name: 'nodes', encoding: 'binary' }),
-    keys: root.openDB({ name: 'keys', encoding: 'binary' }),
     checkpoints: root.openDB({ name: 'checkpoints' }),
     meta: root.openDB({ name: 'meta' }),
   };

@@ -60,7 +60,8 @@ export async function openForAudit(config: Config): Promise<AuditDependencies> {
       throw new Error(`the log key ${keyFile} cannot be read: ${err.message}`);
     });
     const privateKey = createPrivateKey({ key: pem, format: 'pem' });
-    const log = await MerkleLog.open({ dir: logDir, origin, privateKey });
+    // The key index in memory: the audit never writes to a log directory the server may be using.
+    const log = await MerkleLog.open({ dir: logDir, origin, privateKey, keyIndex: 'memory' });
     closers.push(() => log.close());
 
     const openFindings: AuditFinding[] = [];
