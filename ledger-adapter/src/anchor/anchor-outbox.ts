@@ -5,6 +5,7 @@ import { validateCheckpoint } from './anchor-rules.js';
 import {
   EquivocationError,
   InvalidCheckpointError,
+  LedgerRejectedError,
   LedgerUnavailableError,
   OutOfOrderError,
   type AnchorReceipt,
@@ -24,9 +25,10 @@ import {
  *    (same origin, size, root → first receipt) turns the repeat into a no-op, so nothing is
  *    anchored twice.
  *  - Survives restarts: reopening the outbox resumes from the oldest unanchored checkpoint.
- *  - Alarms, never skips: on EquivocationError (the ledger holds another root for the size) or
- *    InvalidCheckpointError the worker stops, leaves the entry where it is and raises an alarm
- *    (`lag().alarm`, `onAlarm`). Reopening retries it and raises the alarm again.
+ *  - Alarms, never skips: on EquivocationError (the ledger holds another root for the size),
+ *    InvalidCheckpointError or LedgerRejectedError (the ledger refuses the transaction, e.g. an
+ *    endorsement-policy failure) the worker stops, leaves the entry where it is and raises an
+ *    alarm (`lag().alarm`, `onAlarm`). Reopening retries it and raises the alarm again.
  *
  * Coalescing (on by default): a receipt for size N covers every leaf below N, so of a burst of
  * pending checkpoints only the newest needs anchoring. The worker sends the largest pending
@@ -50,7 +52,7 @@ import {
 export const OUTBOX_FILE = 'anchor-outbox.mdb';
 
 export interface AnchorAlarm {
-  kind: 'equivocation' | 'invalid-checkpoint';
+  kind: 'equivocation' | 'invalid-checkpoint' | 'ledger-rejected';
   message: string;
   origin: string;
   size: number;
@@ -309,6 +311,7 @@ export class AnchorOutbox {
       } catch (err) {
         if (err instanceof EquivocationError) this.raiseAlarm('equivocation', cp.origin, cp.size, err);
         else if (err instanceof InvalidCheckpointError) this.raiseAlarm('invalid-checkpoint', cp.origin, cp.size, err);
+        else if (err instanceof LedgerRejectedError) this.raiseAlarm('ledger-rejected', cp.origin, cp.size, err);
         else if (err instanceof OutOfOrderError) {
           // The ledger already holds a larger size, which covers every pending size below it.
           this.removeUpTo(cp.origin, err.latestSize - 1, -1);

@@ -137,6 +137,23 @@ export class LedgerUnavailableError extends LedgerError {
   readonly retryAfterMs?: number;
 }
 
+/**
+ * The ledger refused the transaction for a reason retrying cannot fix: an endorsement-policy
+ * failure, an identity the ledger does not let anchor, a log it does not know, a transaction
+ * committed invalid for a reason other than a read conflict. Like InvalidCheckpointError it
+ * needs a person, not a retry; unlike it, the checkpoint itself may be fine.
+ */
+export class LedgerRejectedError extends LedgerError {
+  readonly code = 'LEDGER_REJECTED';
+  constructor(message: string, options?: { cause?: unknown; txId?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'LedgerRejectedError';
+    this.txId = options?.txId;
+  }
+  /** The refused transaction, when it got as far as having one. */
+  readonly txId?: string;
+}
+
 /** The embedded anchor chain on disk does not verify (edited, reordered, cut, foreign key). */
 export class AnchorChainCorruptError extends LedgerError {
   readonly code = 'LEDGER_CHAIN_CORRUPT';
