@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ROLES } from '../auth/principal.js';
 import { DEFAULT_BASE_POLICY, parseBasePolicy } from '../consent/base-policy.js';
+import { FabricConfigError, fabricConfigFromEnv, type FabricConfig } from '../../../ledger-adapter/fabric/fabric-config.js';
 
 /**
  * Configuration schema. Only entry points (server main, CLIs) call loadConfig(process.env);
@@ -109,6 +110,8 @@ export interface LedgerConfig {
   readonly checkpointIntervalMs: number;
   /** ANCHOR_MIN_INTERVAL_MS: least time between two anchors (0: anchor every checkpoint). */
   readonly anchorMinIntervalMs: number;
+  /** FABRIC_*: anchor on Hyperledger Fabric instead of the embedded chain (FABRIC_PEER_ENDPOINT selects it). */
+  readonly fabric?: FabricConfig;
 }
 
 /** Consent enforcement (README "Consent rules"). */
@@ -151,6 +154,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  let fabric: FabricConfig | undefined;
+  try {
+    fabric = fabricConfigFromEnv(cleaned);
+  } catch (err) {
+    if (err instanceof FabricConfigError) throw new ConfigError(`Invalid configuration:\n  ${err.message.replace(/\n/g, '\n  ')}`);
+    throw err;
+  }
   const hostForUrl = e.HOST === '0.0.0.0' || e.HOST === '::' || e.HOST === '127.0.0.1' ? 'localhost' : e.HOST;
   const baseUrl = (e.BASE_URL ?? `http://${hostForUrl}:${e.PORT}/fhir`).replace(/\/+$/, '');
   return Object.freeze({
@@ -188,6 +198,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       originSet: e.LEDGER_ORIGIN !== undefined,
       checkpointIntervalMs: e.CHECKPOINT_INTERVAL_MS,
       anchorMinIntervalMs: e.ANCHOR_MIN_INTERVAL_MS,
+      ...(fabric ? { fabric } : {}),
     }),
     consent: Object.freeze({
       basePolicy: e.CONSENT_BASE_POLICY,

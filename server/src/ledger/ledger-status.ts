@@ -8,7 +8,8 @@ import type { LedgerServices } from './ledger-services.js';
  */
 export async function ledgerStatus(l: LedgerServices): Promise<Record<string, unknown>> {
   const latest = l.log.latestCheckpoint();
-  const anchored = await l.ledger.latest(l.log.origin);
+  // A ledger that cannot be reached (Fabric down) is reported, not a failure of the endpoint.
+  const anchored = await l.ledger.latest(l.log.origin).catch(() => undefined);
   const lag = l.outbox.lag();
   return {
     origin: l.log.origin,

@@ -2,6 +2,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AnchorOutbox } from '../../../ledger-adapter/src/anchor/anchor-outbox.js';
 import { EmbeddedAnchor } from '../../../ledger-adapter/src/anchor/embedded-anchor.js';
+import { LedgerUnavailableError, type AnchorReceipt, type LedgerPort } from '../../../ledger-adapter/src/anchor/ledger-port.js';
+import { openFabric } from '../../../ledger-adapter/fabric/open-fabric.js';
 import { loadOrCreateLogKey } from '../../../ledger-adapter/src/checkpoint/log-key.js';
 import { MerkleLog, type SignedCheckpoint } from '../../../ledger-adapter/src/log/merkle-log.js';
 import { fromBase64Strict } from '../../../ledger-adapter/src/merkle/base64.js';
@@ -54,10 +56,26 @@ export async function openLedger(dataDir: string, cfg: LedgerConfig, logger: Log
   const origin = logOrigin(dir, cfg);
   const key = await loadOrCreateLogKey(join(dir, 'keys'), origin);
   const log = await MerkleLog.open({ dir: join(dir, 'log'), origin, privateKey: key.privateKey });
-  let anchor: EmbeddedAnchor | undefined;
+  let anchor: LedgerPort | undefined;
+  let anchorPublicKey: string | undefined;
   let outbox: AnchorOutbox | undefined;
   try {
-    anchor = await EmbeddedAnchor.open({ dir: join(dir, 'anchor') });
+    if (cfg.fabric) {
+      // Fabric: the peers of several organisations hold the anchors (issue 7). The listener's
+      // checkpoint and confirmed anchors live beside the log.
+      const fabric = await openFabric(cfg.fabric, {
+        log,
+        verifierKey: key.verifierKey,
+        logger,
+        listenerDir: join(dir, 'fabric'),
+        onEquivocation: (alarm) => logger.error({ alarm }, 'Fabric reports an equivocation of this log: two signed checkpoints disagree'),
+      });
+      anchor = fabric.ledger;
+    } else {
+      const embedded = await EmbeddedAnchor.open({ dir: join(dir, 'anchor') });
+      anchor = embedded;
+      anchorPublicKey = embedded.publicKeyBase64;
+    }
     outbox = await AnchorOutbox.open({
       dir: join(dir, 'outbox'),
       port: anchor,
@@ -80,7 +98,15 @@ export async function openLedger(dataDir: string, cfg: LedgerConfig, logger: Log
     const cp = latest && latest.size === log.size ? latest : await log.checkpoint();
     // The anchor is the outside record: a log that no longer extends what was anchored (files
     // truncated or rewritten, then re-grown) must not get its new history anchored over it.
-    const anchored = await ledger.latest(log.origin);
+    // An unreachable ledger (Fabric down) does not stop checkpoints: they wait in the outbox,
+    // and the ledger checks consistency with its latest anchor before anchoring them.
+    let anchored: AnchorReceipt | undefined;
+    try {
+      anchored = await ledger.latest(log.origin);
+    } catch (err) {
+      if (!(err instanceof LedgerUnavailableError)) throw err;
+      logger.warn({ err: err.message }, 'the ledger cannot be reached: the checkpoint waits in the outbox');
+    }
     if (anchored && anchored.size > 0) {
       const root = fromBase64Strict(anchored.rootHash);
       const ok =
@@ -100,7 +126,7 @@ export async function openLedger(dataDir: string, cfg: LedgerConfig, logger: Log
     ledger,
     outbox: box,
     verifierKey: key.verifierKey,
-    anchorPublicKey: anchor.publicKeyBase64,
+    ...(anchorPublicKey ? { anchorPublicKey } : {}),
     checkpointNow,
     start(onTick) {
       box.start();

@@ -8,6 +8,7 @@ import type { StoredVersion } from '../../store/resource-store.js';
 import type { FhirContext } from '../fhir-context.js';
 import type { FhirResponse } from '../fhir-request.js';
 import { FhirError } from '../outcomes.js';
+import { LedgerUnavailableError } from '../../../../ledger-adapter/src/anchor/ledger-port.js';
 
 /**
  * `GET AuditEvent/{id}/$verify` and `GET {type}/{id}/_history/{vid}/$verify`: is this stored
@@ -49,7 +50,10 @@ async function verifyVersion(ctx: FhirContext, v: StoredVersion): Promise<Parame
   if (!leaf) throw new FhirError('internal', `leaf ${index} of ${key} is missing from the log`);
   const recomputed = leafHashOf(leaf.salt, record);
   const matches = bytesEqual(recomputed, leaf.leafHash);
-  const anchor = await ledger.covering(log.origin, index + 1);
+  const anchor = await ledger.covering(log.origin, index + 1).catch((err: unknown) => {
+    if (err instanceof LedgerUnavailableError) throw new FhirError('unavailable', `the ledger cannot be reached to look up the anchor: ${err.message}`);
+    throw err;
+  });
   const checkpoint = (anchor ? log.checkpointAt(anchor.size) : undefined) ?? (await coveringCheckpoint(log, index));
   const receipt = buildReceipt(log, index, checkpoint, anchor);
   const verdict = !matches ? 'mismatch' : anchor ? 'verified' : 'pending-anchor';
