@@ -1,4 +1,5 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
+import { REFUSAL_IN_TEXT, type ChaincodeErrorCode } from '../src/anchor/chaincode-refusals.js';
 
 /**
  * What a failure from the Fabric Gateway says, read without trusting its class identity: the
@@ -6,19 +7,7 @@ import { status as grpcStatus } from '@grpc/grpc-js';
  * shape and `name` (fabric-gateway 1.11 exports SubmitError as a type only).
  */
 
-/** The refusals the anchor chaincode writes at the start of its error messages. */
-export const CHAINCODE_REFUSALS = [
-  'INVALID_ARGUMENT',
-  'KEY_MISMATCH',
-  'UNKNOWN_LOG',
-  'FORBIDDEN',
-  'BAD_SIGNATURE',
-  'OUT_OF_ORDER',
-  'STALE_PREVIOUS',
-  'BAD_CONSISTENCY_PROOF',
-] as const;
-
-export type ChaincodeRefusalCode = (typeof CHAINCODE_REFUSALS)[number];
+export type ChaincodeRefusalCode = ChaincodeErrorCode;
 
 export interface ChaincodeRefusal {
   code: ChaincodeRefusalCode;
@@ -45,7 +34,6 @@ export function asGatewayFailure(err: unknown): GatewayFailure | undefined {
   return { name: e.name, message: e.message, code: e.code, details, ...(typeof e.transactionId === 'string' ? { transactionId: e.transactionId } : {}) };
 }
 
-const REFUSAL_IN_TEXT = new RegExp(`\\[(${CHAINCODE_REFUSALS.join('|')})\\]([^\\n]*)`);
 
 /**
  * The chaincode's refusal inside a gateway failure: endorsement failures carry it in the
