@@ -1,3 +1,4 @@
+import type { AnchorRecord, LogRecord } from '../src/anchor/chaincode-records.js';
 import { noteMatches } from '../src/anchor/anchor-entry.js';
 import { fromBase64Strict } from '../src/merkle/base64.js';
 import { HASH_SIZE } from '../src/merkle/hash.js';
@@ -8,29 +9,9 @@ import { HASH_SIZE } from '../src/merkle/hash.js';
  * is refused here (MalformedResponseError) instead of reaching a receipt.
  */
 
-/** One anchored checkpoint, as the chaincode stores it. */
-export interface AnchorRecord {
-  origin: string;
-  size: number;
-  /** Base64 of the 32-byte root. */
-  rootHash: string;
-  note: string;
-  /** Position among the anchors of this origin: 0, 1, 2, … */
-  sequence: number;
-  /** The transaction that anchored it. */
-  txId: string;
-  /** The transaction's timestamp, ISO 8601. */
-  anchoredAt: string;
-  /** MSP of the client that anchored it. */
-  mspId: string;
-}
-
-export interface LogRegistration {
-  origin: string;
-  verifierKey: string;
-  mspId: string;
-  registeredAt: string;
-}
+export type { AnchorRecord } from '../src/anchor/chaincode-records.js';
+/** A log's registration, as the chaincode stores it. */
+export type LogRegistration = LogRecord;
 
 /** Two signed checkpoints of one size with different roots, as the chaincode records them. */
 export interface EquivocationEvidence {

@@ -1,4 +1,5 @@
 import { canonicalJson } from '../../src/anchor/anchor-entry.js';
+import type { AnchorRecord, LogRecord } from '../../src/anchor/chaincode-records.js';
 
 /**
  * What the contract stores and returns, and its JSON. Every value is serialised as RFC 8785
@@ -11,29 +12,7 @@ import { canonicalJson } from '../../src/anchor/anchor-entry.js';
  * Fabric's Node runtime loads a chaincode with `require`.
  */
 
-/** A registered log: who registered it and the C2SP verifier key its checkpoints must verify with. */
-export type LogRecord = {
-  origin: string;
-  verifierKey: string;
-  mspId: string;
-  registeredAt: string;
-};
-
-/** One anchored checkpoint. */
-export type AnchorRecord = {
-  origin: string;
-  size: number;
-  /** Base64 of the 32-byte root hash. */
-  rootHash: string;
-  /** The signed note, as the log signed it. */
-  note: string;
-  /** Position in this origin's anchors: 0, 1, 2, … */
-  sequence: number;
-  txId: string;
-  /** ISO 8601 from the transaction timestamp. */
-  anchoredAt: string;
-  mspId: string;
-};
+export type { AnchorRecord, LogRecord } from '../../src/anchor/chaincode-records.js';
 
 /** The per-origin pointer to the latest anchor: what the next anchor's consistency proof starts from. */
 export type LatestPointer = {
