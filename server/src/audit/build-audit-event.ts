@@ -27,7 +27,7 @@ import {
   outcomeOf,
 } from './audit-codes.js';
 import { consentDecisionExtension } from './audit-consent-extension.js';
-import { cloneJson } from '../store/clone-json.js';
+import { cloneJson } from '../fhir/clone-json.js';
 
 /** What the audit pipeline knows of one request once it is decided: the builder's only input. */
 export interface AuditedAccess {

@@ -1,7 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { FhirError } from '../fhir/outcomes.js';
 import type { CommitRequest, StoredDocument, StoredVersion } from './resource-store.js';
-import { cloneJson } from './clone-json.js';
+import { cloneJson } from '../fhir/clone-json.js';
 
 export type CurrentLookup = (resourceType: string, id: string) => StoredVersion | undefined;
 
