@@ -12,6 +12,10 @@ export interface IdCursor {
   seek(id: string | undefined, inclusive: boolean): string | undefined;
   /** The id after the last one returned. */
   next(): string | undefined;
+  /** Whether `id` is in the list, by point lookups (the cursor's position is not used). */
+  contains(id: string): boolean;
+  /** How many seeks had to re-position (open a new range) instead of stepping forward. */
+  readonly reseeks: number;
   close(): void;
 }
 
@@ -36,27 +40,53 @@ export function candidateCursor(src: CursorSource, c: Candidate, dir: 1 | -1): I
 }
 
 /**
+ * A cursor whose seeks keep re-positioning is dense next to the others: the ids it is asked to
+ * reach are each further than a few steps ahead, and opening a range per id costs more than
+ * looking the id up. After this many re-positionings it stops leading and is probed instead.
+ */
+const PROBE_AFTER_RESEEKS = 8;
+
+/**
  * Ids present in every cursor, in order, strictly beyond `afterId`. Closes the cursors when
  * the iteration ends or is abandoned.
+ *
+ * Leapfrogging makes the work follow the sparsest list only while each list is sparse next to
+ * the others; a list much denser than the one leading (a consent token most documents carry,
+ * next to one code) would re-open a range for nearly every id. Such a list is switched to
+ * point lookups for the ids the others agree on, which keeps the cost per id constant.
  */
 export function* intersect(cursors: IdCursor[], dir: 1 | -1, afterId: string | undefined): Generator<string> {
+  const leading = [...cursors];
+  const probed: IdCursor[] = [];
   try {
-    const heads = cursors.map((c) => c.seek(afterId, false));
+    const heads = leading.map((c) => c.seek(afterId, false));
     if (heads.some((h) => h === undefined)) return;
     for (;;) {
       let target = heads[0]!;
       for (const h of heads) if (beyond(h!, target, dir)) target = h!;
       let aligned = true;
-      for (let i = 0; i < cursors.length; i++) {
+      for (let i = 0; i < leading.length; i++) {
         if (heads[i] === target) continue;
-        const h = cursors[i]!.seek(target, true);
+        const h = leading[i]!.seek(target, true);
         if (h === undefined) return;
         heads[i] = h;
         if (h !== target) aligned = false;
       }
-      if (!aligned) continue;
-      yield target;
-      const h = cursors[0]!.next();
+      for (let i = leading.length - 1; i >= 0 && leading.length > 1; i--) {
+        const c = leading[i]!;
+        if (c.reseeks < PROBE_AFTER_RESEEKS) continue;
+        c.close();
+        probed.push(c);
+        leading.splice(i, 1);
+        heads.splice(i, 1);
+      }
+      if (!aligned) {
+        // Dropping a list may have left the rest agreeing already.
+        if (!heads.every((h) => h === heads[0])) continue;
+        target = heads[0]!;
+      }
+      if (probed.every((c) => c.contains(target))) yield target;
+      const h = leading[0]!.next();
       if (h === undefined) return;
       heads[0] = h;
     }
@@ -75,6 +105,7 @@ const GALLOP = 8;
 class ValueCursor implements IdCursor {
   private it: Iterator<PostingKey> | undefined;
   private head: string | undefined;
+  reseeks = 0;
 
   constructor(
     private readonly src: CursorSource,
@@ -92,6 +123,7 @@ class ValueCursor implements IdCursor {
         if (reached(h, id, inclusive, this.dir)) return h;
       }
     }
+    if (this.it || id !== undefined) this.reseeks++;
     this.close();
     const { type } = this.src;
     const { path, value } = this.range;
@@ -121,6 +153,11 @@ class ValueCursor implements IdCursor {
     return this.head;
   }
 
+  contains(id: string): boolean {
+    this.src.onRead();
+    return this.src.postings.doesExist([this.src.type, this.range.path, this.range.value, id] as PostingKey);
+  }
+
   close(): void {
     this.it?.return?.();
     this.it = undefined;
@@ -135,6 +172,9 @@ function reached(h: string, id: string, inclusive: boolean, dir: 1 | -1): boolea
 class ListCursor implements IdCursor {
   private readonly ids: string[];
   private pos = 0;
+  // Binary search repositions at no real cost: never worth probing instead.
+  readonly reseeks = 0;
+  private members: Set<string> | undefined;
 
   constructor(ids: string[], private readonly dir: 1 | -1) {
     this.ids = [...new Set(ids)].sort((a, b) => (a < b ? -dir : a > b ? dir : 0));
@@ -160,6 +200,11 @@ class ListCursor implements IdCursor {
     return this.ids[this.pos++];
   }
 
+  contains(id: string): boolean {
+    this.members ??= new Set(this.ids);
+    return this.members.has(id);
+  }
+
   close(): void {}
 }
 
@@ -180,6 +225,16 @@ class UnionCursor implements IdCursor {
     if (cur === undefined) return undefined;
     for (let i = 0; i < this.parts.length; i++) if (this.heads[i] === cur) this.heads[i] = this.parts[i]!.next();
     return this.pick();
+  }
+
+  get reseeks(): number {
+    let n = 0;
+    for (const p of this.parts) n += p.reseeks;
+    return n;
+  }
+
+  contains(id: string): boolean {
+    return this.parts.some((p) => p.contains(id));
   }
 
   close(): void {
