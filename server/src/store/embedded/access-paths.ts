@@ -32,6 +32,11 @@ export interface Candidate {
    * Relies on index values being arrays of scalars or of flat objects (index-values.ts shapes).
    */
   exact: boolean;
+  /**
+   * Its conjunct is answered per document by posting lookups anyway (posting-predicate.ts):
+   * intersecting with it only narrows, so it may be dropped from an intersection unprobed.
+   */
+  checked?: boolean;
 }
 
 type Doc = Record<string, unknown>;

@@ -124,7 +124,7 @@ class SearchRun {
   }
 
   execute(): SearchOutcome {
-    const candidates = candidatesOf(this.query.filter);
+    const candidates = this.candidates();
     const exact = candidates.length === 1 && candidates[0]!.exact ? candidates[0] : undefined;
     const driver = this.chooseDriver(candidates);
     const byId = this.sort.length === 1 && this.sort[0]![0] === 'id';
@@ -133,6 +133,17 @@ class SearchRun {
     const outcome = streaming ? this.streamById(driver as Exclude<Driver, { kind: 'set' }>, this.sort[0]![1]) : this.collect(driver);
     if (this.query.total && outcome.total === undefined) outcome.total = this.count(driver, exact);
     return outcome;
+  }
+
+  /**
+   * The filter's candidates (as candidatesOf gives them), each marked when the posting
+   * predicates check its conjunct for every document anyway.
+   */
+  private candidates(): Candidate[] {
+    const { conjuncts } = this.split;
+    return conjuncts.flatMap(({ doc, decided }) =>
+      candidatesOf(doc).map((c) => ({ ...c, exact: c.exact && conjuncts.length === 1, ...(decided ? { checked: true } : {}) })),
+    );
   }
 
   /**
@@ -331,7 +342,8 @@ class SearchRun {
 
   /** Ids in every exact-value candidate, in id order, strictly after `afterId`. */
   private streamIds(candidates: Candidate[], dir: 1 | -1, afterId: string | undefined): Iterable<string> {
-    return intersect(candidates.map((c) => candidateCursor(this.cursorSource, c, dir)), dir, afterId);
+    // Every id the intersection yields goes through passes() (docsOf, countDecidable).
+    return intersect(candidates.map((c) => candidateCursor(this.cursorSource, c, dir)), dir, afterId, candidates.map((c) => c.checked === true));
   }
 
   /** Distinct ids of a candidate, in no particular order. */

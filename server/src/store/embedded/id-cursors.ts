@@ -53,10 +53,12 @@ const PROBE_AFTER_RESEEKS = 8;
  * Leapfrogging makes the work follow the sparsest list only while each list is sparse next to
  * the others; a list much denser than the one leading (a consent token most documents carry,
  * next to one code) would re-open a range for nearly every id. Such a list is switched to
- * point lookups for the ids the others agree on, which keeps the cost per id constant.
+ * point lookups for the ids the others agree on, which keeps the cost per id constant, or
+ * simply dropped when `checkedElsewhere` says the caller tests each id against it anyway.
  */
-export function* intersect(cursors: IdCursor[], dir: 1 | -1, afterId: string | undefined): Generator<string> {
+export function* intersect(cursors: IdCursor[], dir: 1 | -1, afterId: string | undefined, checkedElsewhere: readonly boolean[] = []): Generator<string> {
   const leading = [...cursors];
+  const checked = cursors.map((_, i) => checkedElsewhere[i] === true);
   const probed: IdCursor[] = [];
   try {
     const heads = leading.map((c) => c.seek(afterId, false));
@@ -76,9 +78,11 @@ export function* intersect(cursors: IdCursor[], dir: 1 | -1, afterId: string | u
         const c = leading[i]!;
         if (c.reseeks < PROBE_AFTER_RESEEKS) continue;
         c.close();
-        probed.push(c);
+        // A list the caller checks for each id itself is dropped, not probed twice.
+        if (!checked[i]) probed.push(c);
         leading.splice(i, 1);
         heads.splice(i, 1);
+        checked.splice(i, 1);
       }
       if (!aligned) {
         // Dropping a list may have left the rest agreeing already.

@@ -23,6 +23,8 @@ export interface FilterSplit {
   readonly decidable: readonly PostingPredicate[];
   /** The remaining conjuncts as one query document (`{}` when nothing is left). */
   readonly rest: Record<string, unknown>;
+  /** Every top-level conjunct, and whether `decidable` answers it. */
+  readonly conjuncts: readonly { readonly doc: Record<string, unknown>; readonly decided: boolean }[];
 }
 
 type Doc = Record<string, unknown>;
@@ -30,12 +32,14 @@ type Doc = Record<string, unknown>;
 export function splitFilter(filter: Doc): FilterSplit {
   const decidable: PostingPredicate[] = [];
   const rest: Doc[] = [];
+  const conjuncts: { doc: Doc; decided: boolean }[] = [];
   for (const conjunct of conjunctsOf(filter)) {
     const p = compile(conjunct);
     if (p) decidable.push(p);
     else rest.push(conjunct);
+    conjuncts.push({ doc: conjunct, decided: p !== undefined });
   }
-  return { decidable, rest: rest.length === 0 ? {} : rest.length === 1 ? (rest[0] as Doc) : { $and: rest } };
+  return { decidable, rest: rest.length === 0 ? {} : rest.length === 1 ? (rest[0] as Doc) : { $and: rest }, conjuncts };
 }
 
 /** The filter's top-level conjuncts: `$and` arrays flattened, and each field of a document on its own. */
