@@ -105,6 +105,7 @@ class SearchRun {
   examined = 0;
   private readonly type: string;
   private readonly matcher: Query;
+  private readonly valueSets: readonly ValueSetTest[];
   private readonly split: FilterSplit;
   private readonly skip: number;
   private readonly limit: number;
@@ -117,7 +118,9 @@ class SearchRun {
   ) {
     this.type = query.resourceType;
     this.split = splitFilter(query.filter);
-    this.matcher = new Query({ $and: [{ deleted: false }, this.split.rest] });
+    const { sets, rest } = splitValueSets(this.split.rest);
+    this.valueSets = sets;
+    this.matcher = new Query({ $and: [{ deleted: false }, rest] });
     this.skip = Math.max(0, query.skip ?? 0);
     this.limit = Math.max(0, query.limit);
     this.cursorSource = { postings: src.postings, type: this.type, onRead: () => this.postingsRead++ };
@@ -331,6 +334,7 @@ class SearchRun {
 
   private test(doc: SearchDoc): boolean {
     this.examined++;
+    for (const t of this.valueSets) if (!t(doc)) return false;
     return this.matcher.test(doc as unknown as Record<string, unknown>);
   }
 
@@ -393,6 +397,47 @@ class SearchRun {
       yield key[1];
     }
   }
+}
+
+type ValueSetTest = (doc: SearchDoc) => boolean;
+
+/**
+ * Long `$in` lists of strings on a top-level index path (a Bulk Data export's batch of patient
+ * references) are tested against a Set built once per search: the query evaluator would build
+ * one for every document. Same meaning: an index value array matches when one element is in
+ * the list, a missing path never does (the list holds no null).
+ */
+function splitValueSets(rest: Record<string, unknown>): { sets: ValueSetTest[]; rest: Record<string, unknown> } {
+  const sets: ValueSetTest[] = [];
+  const others: Record<string, unknown>[] = [];
+  for (const conjunct of conjunctsOf(rest)) {
+    const test = valueSetTest(conjunct);
+    if (test) sets.push(test);
+    else others.push(conjunct);
+  }
+  if (sets.length === 0) return { sets, rest };
+  return { sets, rest: others.length === 0 ? {} : others.length === 1 ? (others[0] as Record<string, unknown>) : { $and: others } };
+}
+
+const MIN_SET_VALUES = 16;
+
+function valueSetTest(conjunct: Record<string, unknown>): ValueSetTest | undefined {
+  const keys = Object.keys(conjunct);
+  if (keys.length !== 1) return undefined;
+  const key = keys[0]!;
+  if (!key.startsWith('idx.') || key.slice(4).includes('.') || key.includes('$')) return undefined;
+  const cond = conjunct[key];
+  if (cond === null || typeof cond !== 'object' || Array.isArray(cond)) return undefined;
+  const ops = Object.keys(cond);
+  const list = (cond as Record<string, unknown>).$in;
+  if (ops.length !== 1 || !Array.isArray(list) || list.length < MIN_SET_VALUES || !list.every((v) => typeof v === 'string')) return undefined;
+  const values = new Set(list as string[]);
+  const path = key.slice(4);
+  return (doc) => {
+    const v = (doc.idx as Record<string, unknown> | undefined)?.[path];
+    if (Array.isArray(v)) return v.some((x) => typeof x === 'string' && values.has(x));
+    return typeof v === 'string' && values.has(v);
+  };
 }
 
 function describePlan(driver: Driver, streaming: boolean): string {

@@ -31,8 +31,17 @@ export function streamable(c: Candidate): boolean {
   return c.ranges.every((r) => r.kind === 'eq');
 }
 
+/**
+ * Above this many values a union is read once into a sorted list: merging hundreds of cursors
+ * (a Bulk Data export's `$in` over a batch of patients) costs a scan of every head per id and
+ * a range opened per value at every seek, where one read of the postings and a binary search
+ * per seek cost little.
+ */
+const LIST_ABOVE_VALUES = 32;
+
 /** A cursor over a streamable candidate: the union of its ids and its values' postings. */
 export function candidateCursor(src: CursorSource, c: Candidate, dir: 1 | -1): IdCursor {
+  if (c.ranges.length > LIST_ABOVE_VALUES) return new ListCursor(postedIds(src, c), dir);
   const parts: IdCursor[] = [];
   if (c.ids) parts.push(new ListCursor(c.ids, dir));
   for (const r of c.ranges) parts.push(new ValueCursor(src, r as Extract<PostingRange, { kind: 'eq' }>, dir));
@@ -167,6 +176,20 @@ class ValueCursor implements IdCursor {
     this.it = undefined;
     this.head = undefined;
   }
+}
+
+/** Every id of a candidate: its explicit ids and each value's postings. */
+function postedIds(src: CursorSource, c: Candidate): string[] {
+  const ids = [...(c.ids ?? [])];
+  const { type } = src;
+  for (const r of c.ranges) {
+    const { path, value } = r as Extract<PostingRange, { kind: 'eq' }>;
+    for (const key of src.postings.getKeys({ start: [type, path, value] as unknown as PostingKey, end: [type, path, value, STRING_END] as unknown as PostingKey })) {
+      src.onRead();
+      ids.push(key[3]);
+    }
+  }
+  return ids;
 }
 
 function reached(h: string, id: string, inclusive: boolean, dir: 1 | -1): boolean {
