@@ -228,6 +228,16 @@ if (scenarioArg === 'search') {
 } else if (scenarioArg === 'audit') {
   const { runAuditBench } = await import('./audit/run-audit.js');
   runAuditBench();
+} else if (scenarioArg === 'export') {
+  // Bulk Data export with the consent gate on vs off (bench/export/run-export-bench.ts).
+  const { runExportBench } = await import('./export/run-export-bench.js');
+  runExportBench().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`\nbench export FAILED: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
 } else if (scenarioArg !== undefined) {
   process.stderr.write(`bench: unknown scenario '${scenarioArg}'. Usage: npm run bench [-- search|consent|audit]\n`);
   process.exit(2);

@@ -27,6 +27,10 @@ import { RequestAuditor } from './audit/request-auditor.js';
 import { LedgeredStore } from './ledger/ledgered-store.js';
 import { recoverUnloggedVersions, saveWatermark } from './ledger/ledger-recovery.js';
 import { openLedger, type OpenLedger } from './ledger/open-ledger.js';
+import { ExportJobs } from './ops/export/export-jobs.js';
+import { resolveCohort } from './ops/cohort/resolve-cohort.js';
+import { Deidentifier, loadDeidKey } from './ops/deidentify/deidentifier.js';
+import { liveFullAudit } from './fhir/interactions/full-audit-operation.js';
 
 export interface Dependencies {
   config: Config;
@@ -45,6 +49,8 @@ export interface Dependencies {
   service: FhirService;
   /** The FHIR core for in-process callers acting as the server itself (seed, import). */
   fhir: FhirHandler;
+  /** Bulk Data export jobs; the server's main starts their worker (`exports.start()`), CLIs do not. */
+  exports: ExportJobs;
   close(): Promise<void>;
 }
 
@@ -104,7 +110,20 @@ export async function openDependencies(config: Config, logger: Logger, opts: Ope
     await engineStore.close().catch(() => undefined);
     throw err;
   }
+  let deidKey: Uint8Array | undefined;
+  const exportJobs = new ExportJobs({
+    dataDir: config.dataDir,
+    config: config.export,
+    baseStore: store,
+    defs,
+    logger,
+    now: () => new Date().toISOString(),
+    resolveCohort,
+    // The key is created on first use (DATA_DIR/keys/deid.key), not by every CLI that opens the store.
+    deidentifier: (scope) => new Deidentifier(defs, { key: (deidKey ??= loadDeidKey(config.dataDir)), scope, baseUrl: config.baseUrl }),
+  });
   const ctx: FhirContext = {
+    exportJobs,
     principal: SERVER_PRINCIPAL,
     store,
     defs,
@@ -119,15 +138,22 @@ export async function openDependencies(config: Config, logger: Logger, opts: Ope
     conditionalLocks: new KeyedLock(),
     cursors,
     labeler,
-    ledger,
+    // $full-audit reads every version: only the root store can, so the ledger side closes over it.
+    ledger: { ...ledger, fullAudit: liveFullAudit({ store, defs, ledger }) },
   };
   await syncConformanceResources(ctx);
-  const audit = new RequestAuditor(new AuditSink({ store, defs, newId: ctx.newId, now: ctx.now }), { name: 'Custodian FHIR server' }, ctx.now);
+  const auditSink = new AuditSink({ store, defs, newId: ctx.newId, now: ctx.now });
+  const audit = new RequestAuditor(auditSink, { name: 'Custodian FHIR server' }, ctx.now);
   const service = new FhirService({
     ctx,
     onInternalError: (err, req) => logger.error({ err, method: req.method, path: req.path }, 'internal error'),
     ...(opts.enforceConsent === false ? {} : { consent: { engine: consent, breakGlassRoles: config.consent.breakGlassRoles } }),
     ...(opts.audit === false ? {} : { audit }),
+  });
+  exportJobs.connect({
+    contextFor: (principal, baseUrl) => service.contextForPrincipal(principal, baseUrl, ['s']),
+    serverFhir: actingAsServer(service),
+    ...(opts.audit === false ? {} : { audit: auditSink }),
   });
   ledger.start(() => saveWatermark(store, ledger.versions));
   return {
@@ -140,7 +166,9 @@ export async function openDependencies(config: Config, logger: Logger, opts: Ope
     ledger,
     service,
     fhir: actingAsServer(service),
+    exports: exportJobs,
     close: async () => {
+      await exportJobs.stop();
       await ledger.close();
       await store.close();
     },

@@ -103,6 +103,30 @@ export class ScopedStore implements ResourceStore {
     return page;
   }
 
+  /**
+   * A read that must tell "consent withholds it" apart from "it is not there" (Claim/$evidence
+   * lists withheld evidence; ops/evidence/README rule). Only consent is disclosed: a target that
+   * does not exist, is deleted, or lies outside the token's scopes is `unavailable`, the same
+   * answer for each, so scopes still never reveal existence. A withheld version is noted for
+   * the request's AuditEvents with its deciding Consent, like a denied read-by-id.
+   */
+  async readForDisclosure(resourceType: string, id: string, versionId?: string): Promise<Disclosure> {
+    const scope = await this.deps.policy.access(resourceType, this.deps.readAs);
+    if (scope.kind === 'none') return UNAVAILABLE;
+    const base = this.deps.base;
+    const v = versionId === undefined ? await base.readCurrent(resourceType, id) : await base.readVersion(resourceType, id, versionId);
+    if (!v || v.deleted || !v.resource) return UNAVAILABLE;
+    // The current version is tested on its stored index values, an older one on recomputed ones (as history does).
+    const visible = (filter: Doc): Promise<boolean> => (versionId === undefined ? this.currentVisible(resourceType, id, filter) : this.versionVisible(v, filter));
+    if (scope.kind === 'some' && !(await visible(scope.filter))) return UNAVAILABLE;
+    const gate = this.deps.consent;
+    if (gate?.mode === 'enforce' && !(await visible(await gate.clause()))) {
+      this.deps.trace?.withhold(v);
+      return { kind: 'withheld', version: v };
+    }
+    return { kind: 'shown', version: this.shown(await this.glass(v)) as StoredVersion };
+  }
+
   async history(query: HistoryQuery): Promise<HistoryResult> {
     const access = await this.reach(query.resourceType);
     if (access.kind === 'all') return this.shownHistory(await this.glassHistory(await this.deps.base.history(query)));
@@ -291,6 +315,10 @@ function testDocument(resourceType: string, id: string, versionId: string, lastU
 }
 
 const NOT_APPLICABLE = Symbol('not applicable');
+
+/** What `readForDisclosure` found: shown (read like any read), withheld by consent, or unavailable (absent, deleted or out of scope, not told apart). */
+export type Disclosure = { readonly kind: 'shown'; readonly version: StoredVersion } | { readonly kind: 'withheld'; readonly version: StoredVersion } | { readonly kind: 'unavailable' };
+const UNAVAILABLE: Disclosure = Object.freeze({ kind: 'unavailable' });
 
 const queries = new WeakMap<Doc, Query>();
 

@@ -62,6 +62,13 @@ const ConfigSchema = z
       .optional(),
     CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(1000),
     ANCHOR_MIN_INTERVAL_MS: z.coerce.number().int().min(0).max(86_400_000).default(0),
+    EXPORT_RETENTION_SECONDS: z.coerce.number().int().min(1).max(30 * 86400).default(3600),
+    EXPORT_MAX_JOBS_PER_CLIENT: z.coerce.number().int().min(1).max(100).default(2),
+    EXPORT_DEIDENTIFY_CLIENTS: z
+      .string()
+      .regex(/^[^,\s]+(\s*,\s*[^,\s]+)*$/, 'must be a comma-separated list of client ids')
+      .optional(),
+    EXPORT_PATIENT_BATCH: z.coerce.number().int().min(1).max(5000).default(500),
   })
   .refine((c) => (c.AUTH_ISSUER === undefined) === (c.AUTH_JWKS_URL === undefined), {
     message: 'AUTH_ISSUER and AUTH_JWKS_URL go together: set both to use an external identity provider, neither for the built-in authorization server',
@@ -98,6 +105,19 @@ export interface Config {
   readonly auth: AuthConfig;
   readonly consent: ConsentConfig;
   readonly ledger: LedgerConfig;
+  readonly export: ExportConfig;
+}
+
+/** Bulk Data `$export` jobs (README "Bulk Data export"). */
+export interface ExportConfig {
+  /** EXPORT_RETENTION_SECONDS: how long a finished job's files (and its status) stay available. */
+  readonly retentionSeconds: number;
+  /** EXPORT_MAX_JOBS_PER_CLIENT: queued or running jobs one client may have; beyond it, 429. */
+  readonly maxJobsPerClient: number;
+  /** EXPORT_DEIDENTIFY_CLIENTS: clients whose exports are always de-identified. */
+  readonly deidentifyClients: readonly string[];
+  /** EXPORT_PATIENT_BATCH: patients whose data one set of queries reads (Patient and Group exports). */
+  readonly patientBatch: number;
 }
 
 /** The Merkle log and its anchoring (README "Audit trail and ledger"). */
@@ -199,6 +219,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       checkpointIntervalMs: e.CHECKPOINT_INTERVAL_MS,
       anchorMinIntervalMs: e.ANCHOR_MIN_INTERVAL_MS,
       ...(fabric ? { fabric } : {}),
+    }),
+    export: Object.freeze({
+      retentionSeconds: e.EXPORT_RETENTION_SECONDS,
+      maxJobsPerClient: e.EXPORT_MAX_JOBS_PER_CLIENT,
+      deidentifyClients: Object.freeze((e.EXPORT_DEIDENTIFY_CLIENTS ?? '').split(',').map((c) => c.trim()).filter((c) => c !== '')),
+      patientBatch: e.EXPORT_PATIENT_BATCH,
     }),
     consent: Object.freeze({
       basePolicy: e.CONSENT_BASE_POLICY,

@@ -39,6 +39,10 @@ export interface FhirResponse {
   json?: string;
   /** Extra response headers (Location, ETag, Last-Modified, Content-Location). */
   headers?: Record<string, string>;
+  /** Media type of `body`/`json` when it is not `application/fhir+json` (the Bulk Data manifest is `application/json`). */
+  contentType?: string;
+  /** A file sent as the body, streamed from disk by the edge (Bulk Data NDJSON files); instead of `body`/`json`. */
+  file?: { readonly path: string; readonly contentType: string };
 }
 
 /** Anything that can answer a FhirRequest: the router, or a batch entry executor. */

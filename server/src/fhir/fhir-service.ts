@@ -138,14 +138,34 @@ export class FhirService implements FhirHandler {
   private contextFor(principal: Principal, route: Route, m: RouteMatch, req: FhirRequest, trace: AccessTrace): FhirContext {
     const root = this.deps.ctx;
     const policy = new AccessPolicy(principal, { defs: root.defs, store: root.store, baseUrl: req.baseUrl });
-    const readAs: readonly Permission[] | undefined = authorizeInteraction(policy, {
-      interaction: route.interaction,
-      ...(m.type !== undefined ? { type: m.type } : {}),
-      ...(route.interaction === 'search-system' ? { searchTypes: this.namedTypes(req) } : {}),
-    });
+    // Routes that are not about one resource type (Bulk Data $export and its status and file
+    // URLs) decide for themselves; they throw for whatever they refuse, like authorizeInteraction.
+    const readAs: readonly Permission[] | undefined = route.authorize
+      ? route.authorize(policy)
+      : authorizeInteraction(policy, {
+          interaction: route.interaction,
+          ...(m.type !== undefined ? { type: m.type } : {}),
+          ...(route.interaction === 'search-system' ? { searchTypes: this.namedTypes(req) } : {}),
+        });
+    return this.scopedContext(principal, policy, readAs ?? [], trace);
+  }
+
+  /**
+   * A context for `principal` outside an HTTP request (the Bulk Data export worker): the same
+   * ConsentGate and ScopedStore a search of that principal gets, reading with `readAs`. No
+   * access trace: a background job's reads are recorded by its own AuditEvents.
+   */
+  contextForPrincipal(principal: Principal, baseUrl: string, readAs: readonly Permission[]): FhirContext {
+    const root = this.deps.ctx;
+    const policy = new AccessPolicy(principal, { defs: root.defs, store: root.store, baseUrl });
+    return this.scopedContext(principal, policy, readAs, undefined);
+  }
+
+  private scopedContext(principal: Principal, policy: AccessPolicy, readAs: readonly Permission[], trace: AccessTrace | undefined): FhirContext {
+    const root = this.deps.ctx;
     // Public interactions (the CapabilityStatement) read no data: give them a store that reaches nothing.
     const consent = this.deps.consent ? new ConsentGate(principal, this.deps.consent.engine, root.store, { breakGlassRoles: this.deps.consent.breakGlassRoles }) : undefined;
-    const store = new ScopedStore({ base: root.store, policy, defs: root.defs, readAs: readAs ?? [], trace, ...(consent ? { consent } : {}) });
+    const store = new ScopedStore({ base: root.store, policy, defs: root.defs, readAs, ...(trace ? { trace } : {}), ...(consent ? { consent } : {}) });
     return { ...root, principal, store, ...(consent ? { consent } : {}) };
   }
 

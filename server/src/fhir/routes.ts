@@ -11,6 +11,11 @@ import { capabilities } from './interactions/capabilities.js';
 import { breakGlassReport } from './interactions/break-glass-report.js';
 import { consentDecision } from './interactions/consent-decision.js';
 import { verifyOperation } from './interactions/verify-operation.js';
+import { authorizeFullAudit, fullAuditOperation } from './interactions/full-audit-operation.js';
+import { claimEvidence, EVIDENCE_TYPES } from '../ops/evidence/claim-evidence.js';
+import type { AccessPolicy } from '../auth/access-policy.js';
+import type { Permission } from '../auth/scopes.js';
+import { EXPORT_ROUTES } from '../ops/export/export-routes.js';
 
 /**
  * The route table is data: the router dispatches from it and the CapabilityStatement is
@@ -41,6 +46,12 @@ export interface Route {
   types?: readonly string[];
   /** For an operation: its OperationDefinition's canonical URL (default: the core Resource-<name>). */
   definition?: string;
+  /**
+   * For routes not about one resource type (Bulk Data `$export`, its status and file URLs):
+   * replaces the per-type scope check; throws for what it refuses and returns the permissions
+   * the request's store reads with.
+   */
+  authorize?(policy: AccessPolicy): readonly Permission[];
   handle(ctx: FhirContext, req: FhirRequest, m: RouteMatch, router: FhirHandler): Promise<FhirResponse>;
 }
 
@@ -51,7 +62,7 @@ const r = (
   writes: boolean,
   handle: Route['handle'],
   operation?: string,
-  op: { types?: readonly string[]; definition?: string } = {},
+  op: { types?: readonly string[]; definition?: string; authorize?: Route['authorize'] } = {},
 ): Route => ({ method, pattern: path === '' ? [] : path.split('/'), interaction, writes, handle, ...(operation ? { operation } : {}), ...op });
 
 /** Custodian's own operations (issue 5 §5, §6); their definitions live under this canonical base. */
@@ -59,11 +70,18 @@ const OPERATION_BASE = 'https://custodian.example.org/fhir/OperationDefinition';
 const CONSENT_DECISION = { types: ['Patient'], definition: `${OPERATION_BASE}/Patient-consent-decision` };
 const VERIFY = { definition: `${OPERATION_BASE}/Resource-verify` };
 const BREAK_GLASS_REPORT = { types: ['AuditEvent'], definition: `${OPERATION_BASE}/AuditEvent-break-glass-report` };
+// A system-level operation: on no resource type (the CapabilityStatement lists operations per type only).
+const FULL_AUDIT = { types: [], definition: `${OPERATION_BASE}/full-audit`, authorize: authorizeFullAudit };
+const EVIDENCE = { types: EVIDENCE_TYPES, definition: `${OPERATION_BASE}/Claim-evidence` };
 
 export const ROUTES: readonly Route[] = Object.freeze([
   r('GET', 'metadata', 'capabilities', false, async (ctx, req) => capabilities(ctx, req, SOFTWARE)),
+  // Before the ':type' patterns, which would take '$export…' for a type.
+  ...EXPORT_ROUTES.map((e) => r(e.method, e.path, 'operation', false, e.handle, e.operation, { ...(e.types ? { types: e.types } : {}), ...(e.definition ? { definition: e.definition } : {}), authorize: e.authorize })),
   r('POST', '', 'transaction', true, (ctx, req, _m, router) => processBundle(ctx, req, router)),
   r('GET', '', 'search-system', false, (ctx, req) => systemSearch(ctx, req)),
+  // The console's steward view (issue 9): the full audit of the live log, role admin.
+  r('POST', '$full-audit', 'operation', false, (ctx) => fullAuditOperation(ctx), 'full-audit', FULL_AUDIT),
   // Before ':type' patterns, so '_search' is never taken for a type.
   r('POST', '_search', 'search-system', false, (ctx, req) => systemSearch(ctx, req)),
   r('POST', ':type/_search', 'search-type', false, (ctx, req, m) => search(ctx, req, m.type as string)),
@@ -73,6 +91,8 @@ export const ROUTES: readonly Route[] = Object.freeze([
   r('GET', ':type/:id/$consent-decision', 'operation', false, (ctx, req, m) => consentDecision(ctx, req, m.type as string, m.id as string), 'consent-decision', CONSENT_DECISION),
   r('POST', ':type/:id/$consent-decision', 'operation', false, (ctx, req, m) => consentDecision(ctx, req, m.type as string, m.id as string), 'consent-decision', CONSENT_DECISION),
   r('GET', ':type/$break-glass-report', 'operation', false, (ctx, req, m) => breakGlassReport(ctx, req, m.type as string), 'break-glass-report', BREAK_GLASS_REPORT),
+  r('GET', ':type/:id/$evidence', 'operation', false, (ctx, req, m) => claimEvidence(ctx, req, m.type as string, m.id as string), 'evidence', EVIDENCE),
+  r('POST', ':type/:id/$evidence', 'operation', false, (ctx, req, m) => claimEvidence(ctx, req, m.type as string, m.id as string), 'evidence', EVIDENCE),
   r('GET', ':type/:id/$verify', 'operation', false, (ctx, _req, m) => verifyOperation(ctx, m.type as string, m.id as string, undefined), 'verify', VERIFY),
   r('GET', ':type/:id/_history/:vid/$verify', 'operation', false, (ctx, _req, m) => verifyOperation(ctx, m.type as string, m.id as string, m.versionId as string), 'verify', VERIFY),
   r('GET', ':type/:id/_history/:vid', 'vread', false, (ctx, _req, m) => vread(ctx, m.type as string, m.id as string, m.versionId as string)),

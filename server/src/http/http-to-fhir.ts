@@ -1,3 +1,4 @@
+import { closeSync, createReadStream, fstatSync, openSync } from 'node:fs';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { FhirRequest, FhirResponse } from '../fhir/fhir-request.js';
 import { FhirError } from '../fhir/outcomes.js';
@@ -72,15 +73,47 @@ function checkAccept(format: string | null, accept: string | undefined): void {
 /** Writes a FhirResponse with node's own API (express's Response is a ServerResponse too). */
 export function writeFhirResponse(res: ServerResponse, out: FhirResponse, head: boolean): void {
   const headers: Record<string, string | number> = { ...(out.headers ?? {}) };
+  if (out.file) {
+    writeFileBody(res, out.status, headers, out.file, head);
+    return;
+  }
   if ((out.body === undefined && out.json === undefined) || out.status === 304) {
     res.writeHead(out.status, headers);
     res.end();
     return;
   }
   const json = out.json ?? JSON.stringify(out.body);
-  headers['Content-Type'] = FHIR_JSON;
+  headers['Content-Type'] = out.contentType ?? FHIR_JSON;
   headers['Content-Length'] = Buffer.byteLength(json);
   res.writeHead(out.status, headers);
   // One string write lets node send headers and body in a single packet.
   res.end(head ? undefined : json);
+}
+
+/**
+ * Streams a file as the body, never holding it in memory (Bulk Data NDJSON files can be
+ * gigabytes). The file is opened before the headers go out, so a file removed in between
+ * (expiry, cancellation) is a 404 rather than a truncated 200.
+ */
+function writeFileBody(res: ServerResponse, status: number, headers: Record<string, string | number>, file: { path: string; contentType: string }, head: boolean): void {
+  let fd: number;
+  try {
+    fd = openSync(file.path, 'r');
+  } catch {
+    const text = JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found', details: { text: 'The file no longer exists' } }] });
+    res.writeHead(404, { 'Content-Type': FHIR_JSON, 'Content-Length': Buffer.byteLength(text) });
+    res.end(head ? undefined : text);
+    return;
+  }
+  const size = fstatSync(fd).size;
+  res.writeHead(status, { ...headers, 'Content-Type': file.contentType, 'Content-Length': size });
+  if (head) {
+    closeSync(fd);
+    res.end();
+    return;
+  }
+  const stream = createReadStream('', { fd, autoClose: true });
+  stream.on('error', () => res.destroy());
+  res.on('close', () => stream.destroy());
+  stream.pipe(res);
 }

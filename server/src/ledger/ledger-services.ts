@@ -1,6 +1,7 @@
 import type { AnchorOutbox } from '../../../ledger-adapter/src/anchor/anchor-outbox.js';
 import type { LedgerPort } from '../../../ledger-adapter/src/anchor/ledger-port.js';
 import type { MerkleLog } from '../../../ledger-adapter/src/log/merkle-log.js';
+import type { FullAuditReport } from './full-audit.js';
 import type { VersionLog } from './version-log.js';
 
 /**
@@ -16,4 +17,6 @@ export interface LedgerServices {
   readonly verifierKey: string;
   /** The embedded anchor chain's public key (base64 raw Ed25519), when that ledger is in use. */
   readonly anchorPublicKey?: string;
+  /** The full audit (full-audit.ts) of the live store and log, for `$full-audit`; absent where no root store is at hand. */
+  readonly fullAudit?: () => Promise<FullAuditReport>;
 }

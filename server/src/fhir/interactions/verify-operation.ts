@@ -2,8 +2,8 @@ import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
 import { toBase64 } from '../../../../ledger-adapter/src/merkle/base64.js';
 import { bytesEqual } from '../../../../ledger-adapter/src/merkle/hash.js';
 import { leafHashOf } from '../../../../ledger-adapter/src/merkle/leaf.js';
-import { buildReceipt } from '../../../../ledger-adapter/src/verify/receipt.js';
-import { leafRecordOf, versionKey } from '../../ledger/leaf-record.js';
+import { buildReceipt, type Receipt } from '../../../../ledger-adapter/src/verify/receipt.js';
+import { leafRecordOf, versionKey, type LeafRecord } from '../../ledger/leaf-record.js';
 import type { StoredVersion } from '../../store/resource-store.js';
 import type { FhirContext } from '../fhir-context.js';
 import type { FhirResponse } from '../fhir-request.js';
@@ -38,14 +38,51 @@ export async function verifyOperation(ctx: FhirContext, type: string, id: string
 }
 
 async function verifyVersion(ctx: FhirContext, v: StoredVersion): Promise<Parameters> {
+  const proof = await proveVersion(ctx, v);
+  const out: ParametersParameter[] = [{ name: 'key', valueString: proof.key }];
+  if (!proof.receipt) {
+    return { resourceType: 'Parameters', parameter: [{ name: 'verdict', valueCode: 'mismatch' }, ...out, { name: 'detail', valueString: 'the log has no leaf for this version' }] };
+  }
+  const { receipt, anchor } = proof;
+  out.push(
+    { name: 'leafIndex', valueInteger: receipt.leafIndex },
+    { name: 'leafHash', valueBase64Binary: receipt.leafHash },
+    { name: 'recomputedLeafHash', valueBase64Binary: proof.recomputedLeafHash as string },
+    { name: 'treeSize', valueInteger: receipt.treeSize },
+    ...receipt.inclusionProof.map((h): ParametersParameter => ({ name: 'inclusionProof', valueBase64Binary: h })),
+    { name: 'checkpoint', valueString: receipt.checkpoint },
+    ...(anchor ? [{ name: 'anchorReceipt', valueString: JSON.stringify(anchor) }] : []),
+    { name: 'receipt', valueString: JSON.stringify(receipt) },
+    { name: 'verifierKey', valueString: ctx.ledger?.verifierKey ?? '' },
+    { name: 'record', valueString: JSON.stringify(proof.record) },
+  );
+  return { resourceType: 'Parameters', parameter: [{ name: 'verdict', valueCode: proof.verdict }, ...out] };
+}
+
+/** What the log says of one stored version: the receipt `$verify` and `$evidence` hand out. */
+export interface VersionProof {
+  readonly verdict: 'verified' | 'mismatch' | 'pending-anchor';
+  /** The leaf key, `Type/id/_history/v`. */
+  readonly key: string;
+  /** The leaf record recomputed from the stored body: what the receipt's leaf hash must be the salted hash of. */
+  readonly record: LeafRecord;
+  /** Absent when the log has no leaf for the version (verdict mismatch). */
+  readonly receipt?: Receipt;
+  readonly recomputedLeafHash?: string;
+  readonly anchor?: unknown;
+}
+
+/**
+ * The version's latest leaf, checked against the stored body, and its receipt under the
+ * smallest anchored checkpoint covering it (or the latest signed one before anchoring). The
+ * caller must have read `v` through the request's scoped store: this looks at no access rule.
+ */
+export async function proveVersion(ctx: FhirContext, v: StoredVersion): Promise<VersionProof> {
   const { log, versions, ledger } = ctx.ledger as NonNullable<FhirContext['ledger']>;
   const key = versionKey(v.resourceType, v.id, v.versionId);
   const index = versions.latestLeafOf(v);
   const record = leafRecordOf(v);
-  const out: ParametersParameter[] = [{ name: 'key', valueString: key }];
-  if (index === undefined) {
-    return { resourceType: 'Parameters', parameter: [{ name: 'verdict', valueCode: 'mismatch' }, ...out, { name: 'detail', valueString: 'the log has no leaf for this version' }] };
-  }
+  if (index === undefined) return { verdict: 'mismatch', key, record };
   const leaf = log.leaf(index);
   if (!leaf) throw new FhirError('internal', `leaf ${index} of ${key} is missing from the log`);
   const recomputed = leafHashOf(leaf.salt, record);
@@ -57,19 +94,7 @@ async function verifyVersion(ctx: FhirContext, v: StoredVersion): Promise<Parame
   const checkpoint = (anchor ? log.checkpointAt(anchor.size) : undefined) ?? (await coveringCheckpoint(log, index));
   const receipt = buildReceipt(log, index, checkpoint, anchor);
   const verdict = !matches ? 'mismatch' : anchor ? 'verified' : 'pending-anchor';
-  out.push(
-    { name: 'leafIndex', valueInteger: index },
-    { name: 'leafHash', valueBase64Binary: toBase64(leaf.leafHash) },
-    { name: 'recomputedLeafHash', valueBase64Binary: toBase64(recomputed) },
-    { name: 'treeSize', valueInteger: checkpoint.size },
-    ...receipt.inclusionProof.map((h): ParametersParameter => ({ name: 'inclusionProof', valueBase64Binary: h })),
-    { name: 'checkpoint', valueString: checkpoint.note },
-    ...(anchor ? [{ name: 'anchorReceipt', valueString: JSON.stringify(anchor) }] : []),
-    { name: 'receipt', valueString: JSON.stringify(receipt) },
-    { name: 'verifierKey', valueString: ctx.ledger?.verifierKey ?? '' },
-    { name: 'record', valueString: JSON.stringify(record) },
-  );
-  return { resourceType: 'Parameters', parameter: [{ name: 'verdict', valueCode: verdict }, ...out] };
+  return { verdict, key, record, receipt, recomputedLeafHash: toBase64(recomputed), ...(anchor ? { anchor } : {}) };
 }
 
 /** The latest signed checkpoint if it covers leaf `index`, else a new one signed now. */

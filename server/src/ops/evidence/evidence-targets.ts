@@ -1,0 +1,33 @@
+import type { Claim, ExplanationOfBenefit } from '@medplum/fhirtypes';
+
+/** One distinct piece of evidence a claim names, with every supportingInfo sequence naming it. */
+export interface EvidenceTarget {
+  /** As the claim wrote it, made relative when it is this server's absolute URL. */
+  readonly reference: string;
+  readonly sequences: readonly number[];
+  /** The target on this server; absent for contained (`#x`), logical or other servers' references. */
+  readonly local?: { readonly type: string; readonly id: string; readonly versionId?: string };
+}
+
+const LOCAL = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
+
+/**
+ * The `supportingInfo[].valueReference` targets of a Claim or ExplanationOfBenefit, in order of
+ * first mention; a version-specific reference is its own target (that version is the evidence).
+ */
+export function evidenceTargets(claim: Claim | ExplanationOfBenefit, baseUrl: string): EvidenceTarget[] {
+  const byRef = new Map<string, { reference: string; sequences: number[]; local?: EvidenceTarget['local'] }>();
+  for (const info of claim.supportingInfo ?? []) {
+    const raw = info.valueReference?.reference;
+    if (typeof raw !== 'string' || raw === '') continue;
+    const reference = raw.startsWith(`${baseUrl}/`) ? raw.slice(baseUrl.length + 1) : raw;
+    let t = byRef.get(reference);
+    if (!t) {
+      const m = LOCAL.exec(reference);
+      t = { reference, sequences: [], ...(m ? { local: { type: m[1] as string, id: m[2] as string, ...(m[3] ? { versionId: m[3] } : {}) } } : {}) };
+      byRef.set(reference, t);
+    }
+    if (Number.isSafeInteger(info.sequence) && (info.sequence as number) > 0) t.sequences.push(info.sequence as number);
+  }
+  return [...byRef.values()];
+}
