@@ -7,6 +7,7 @@ import type { FhirService } from './fhir/fhir-service.js';
 import { withBodilessFastPath } from './http/bodiless-fast-path.js';
 import { createEdgeGate } from './http/edge-auth.js';
 import { fhirRouter } from './http/fhir-express.js';
+import { CONSOLE_PATH, consoleRouter, type ConsoleSite } from './http/console-static.js';
 
 /**
  * How the app authenticates. There is no setting that turns it off: the verifier is a
@@ -32,6 +33,8 @@ export interface AppDeps {
   auth: AppAuth;
   /** The ledger's status (ledger/ledger-status.ts), served publicly at /ledger/status. */
   ledgerStatus?: () => Promise<Record<string, unknown>>;
+  /** The web console's static build, served at /console/; absent: no console. */
+  console?: ConsoleSite;
 }
 
 /**
@@ -67,6 +70,7 @@ export function createApp(deps: AppDeps): RequestListener {
   app.get('/.well-known/smart-configuration', smartConfiguration);
   app.get(`${basePath === '/' ? '' : basePath}/.well-known/smart-configuration`, smartConfiguration);
   if (authServer) app.use('/auth', authServer.router);
+  if (deps.console) app.use(CONSOLE_PATH, consoleRouter(deps.console, deps.baseUrl));
   app.use(basePath, fhirRouter(deps.fhir, { baseUrl: deps.baseUrl, maxBodyBytes: deps.maxBodyBytes, logger: deps.logger, gate }));
   app.use((req, res) => notFound(res, `Nothing at ${req.path}; the FHIR base is ${deps.baseUrl}`));
   return withBodilessFastPath(app, deps.fhir, { basePath, baseUrl: deps.baseUrl, logger: deps.logger, gate });

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { createApp } from './app.js';
 import { ledgerStatus } from './ledger/ledger-status.js';
@@ -8,7 +10,8 @@ import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { openDependencies, type Dependencies } from './dependencies.js';
 import { formatStats, seedPopulation, submitBundles } from './cli/seed.js';
 import { consentScenarioBundles } from '../../fixtures/consent-scenarios/scenarios.js';
-import { DEMO_ACTORS } from '../../fixtures/actors/actors.js';
+import { CONSOLE_CLIENT_ID, DEMO_ACTORS, STEWARD_USER, consoleRedirectUris } from '../../fixtures/actors/actors.js';
+import { CONSOLE_DIST, CONSOLE_PATH } from './http/console-static.js';
 import { demoPasswordsFile, ensureDemoActors } from '../../fixtures/actors/ensure-demo-actors.js';
 
 /**
@@ -54,8 +57,11 @@ async function main(): Promise<void> {
     logger,
     auth: { verifier: tokenVerifierFor(config.auth, authServer), ...(authServer ? { authServer } : {}) },
     ledgerStatus: () => ledgerStatus(deps.ledger),
+    ...(authServer ? { console: { dir: CONSOLE_DIST, clientId: CONSOLE_CLIENT_ID } } : {}),
   });
   const server: Server = createServer(app);
+  // Bulk Data export jobs run in the background; interrupted ones restart cleanly (ops/export).
+  deps.exports.start();
   server.listen(config.port, config.host);
   server.on('error', (err) => {
     logger.fatal({ err }, 'HTTP server error');
@@ -72,6 +78,7 @@ async function main(): Promise<void> {
         `Custodian FHIR R4 server listening on ${base} (${deps.store.engine} storage${deps.store.engine === 'embedded' ? ` in ${config.dataDir}` : ''})`,
         `  curl ${base}/metadata`,
         ...tokenHelp(config, base),
+        ...consoleHelp(authServer !== undefined, base),
         '',
       ].join('\n'),
     );
@@ -101,7 +108,7 @@ async function main(): Promise<void> {
 async function openAuthServer(deps: Dependencies): Promise<AuthServer | undefined> {
   const { config, logger } = deps;
   if (config.auth.mode !== 'builtin') return undefined;
-  const demo = await ensureDemoActors(config.dataDir);
+  const demo = await ensureDemoActors(config.dataDir, { consoleRedirectUris: consoleRedirectUris(config.baseUrl) });
   if (demo.registered.length > 0 || demo.usersCreated.length > 0) logger.info(demo, 'demo actors written to DATA_DIR');
   return createAuthServer({
     auth: config.auth,
@@ -128,6 +135,16 @@ function tokenHelp(config: Config, base: string): string[] {
     `       -d '{"resourceType":"Patient","name":[{"family":"Doe"}]}' ${base}/Patient`,
     `(run npm run token with the same PORT/BASE_URL/DATA_DIR as the server). Sign-in page users: ${users};`,
     `their passwords are in ${demoPasswordsFile(config.dataDir)}.`,
+  ];
+}
+
+/** Where the web console is, printed at start (it signs in through the built-in authorization server only). */
+function consoleHelp(builtinAuth: boolean, base: string): string[] {
+  if (!builtinAuth) return [];
+  const url = `${new URL(base).origin}${CONSOLE_PATH}/`;
+  const built = existsSync(join(CONSOLE_DIST, 'index.html'));
+  return [
+    `Web console: ${url} (patients: ${DEMO_ACTORS.flatMap((a) => (a.kind === 'app' && a.role === 'patient' ? [a.user.username] : [])).join(', ')}; data steward: ${STEWARD_USER.username})${built ? '' : ' — not built yet: npm run build:console'}`,
   ];
 }
 
