@@ -1,7 +1,7 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { chmod, link, mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createFileOnce } from '../anchor/durable-file.js';
 import { isValidKeyName, verifierKeyOf } from './note.js';
 
 export interface LogKey {
@@ -45,23 +45,7 @@ export async function loadOrCreateLogKey(dir: string, name: string): Promise<Log
   if (pem === undefined) {
     const { privateKey } = generateKeyPairSync('ed25519');
     const text = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
-    const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-    const handle = await open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
-      await link(tmp, file);
-      created = true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    } finally {
-      await unlink(tmp);
-    }
-    await syncDir(dir);
+    created = await createFileOnce(dir, file, text, 0o600);
     pem = await readFile(file, 'utf8');
   }
   await chmod(file, 0o600);
@@ -77,14 +61,5 @@ async function readIfExists(file: string): Promise<string | undefined> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, fsConstants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

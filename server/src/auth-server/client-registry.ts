@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatIssues, parseClientRegistration, RegistryFileSchema, type ClientRegistration } from './client-registration.js';
-import { readIfExists, replaceFile } from './durable-files.js';
+import { readIfExists, replaceFile } from '../files/durable-files.js';
 
 /**
  * The durable client registry: `<dataDir>/clients.json`, `{ "clients": [ClientRegistration…] }`.

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JSONWebKeySet, type JWK } from 'jose';
-import { createFileOnce, readIfExists } from './durable-files.js';
+import { createFileOnce, readIfExists } from '../files/durable-files.js';
 
 /** The algorithm the built-in authorization server signs access tokens with. */
 export const SIGNING_ALG = 'ES256';

@@ -2,7 +2,7 @@ import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOpti
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ROLES, type Role } from './client-registration.js';
-import { readIfExists, replaceFile } from './durable-files.js';
+import { readIfExists, replaceFile } from '../files/durable-files.js';
 
 /**
  * People who can sign in at the authorization server's login page, kept in

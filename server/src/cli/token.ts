@@ -23,7 +23,7 @@ import { actorKeyFile, demoPasswordsFile, loadActorKey, readDemoPasswords } from
 import { scriptedStandaloneLaunch } from '../../../fixtures/actors/scripted-launch.js';
 import { ClientRegistry } from '../auth-server/client-registry.js';
 import { parseClientRegistration } from '../auth-server/client-registration.js';
-import { readIfExists } from '../auth-server/durable-files.js';
+import { readIfExists } from '../files/durable-files.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { UsageError, asUsageError, isMainModule, runCli } from './cli-args.js';
 

@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { readIfExists, replaceFile } from '../../auth-server/durable-files.js';
+import { readIfExists, replaceFile } from '../../files/durable-files.js';
 import type { ExportSpec } from './export-parameters.js';
 
 /**

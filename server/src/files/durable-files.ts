@@ -3,9 +3,9 @@ import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rena
 import { dirname } from 'node:path';
 
 /**
- * The two ways the authorization server writes small files in DATA_DIR (keys, the client
- * registry, demo users). Both write the content aside first, so a reader (another process,
- * or this one after a crash) never sees a half-written file.
+ * The two ways the server writes small files in DATA_DIR (keys, the client registry, demo
+ * users, export job records). Both write the content aside first, so a reader (another
+ * process, or this one after a crash) never sees a half-written file.
  */
 
 function writeAside(file: string, content: string, mode: number): string {
