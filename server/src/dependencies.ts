@@ -17,6 +17,7 @@ import { createEmbeddedStore } from './store/embedded/embedded-store.js';
 import { parseBasePolicy } from './consent/base-policy.js';
 import { ConsentEngine } from './consent/consent-engine.js';
 import { ConsentIndexingStore } from './consent/consent-indexing-store.js';
+import { CONSENT_FIELD } from './consent/consent-tokens.js';
 import { loadLabeler } from './consent/load-labeler.js';
 import { relabelIfMappingsChanged } from './consent/relabel.js';
 import type { Labeler } from './consent/labeler.js';
@@ -181,5 +182,6 @@ export async function openStore(config: Config, logger: Pick<Logger, 'info' | 'w
     const { createMongoStore } = await import('./store/mongo/mongo-store.js');
     return createMongoStore({ uri: config.storage.uri, dbName: config.storage.dbName, logger: { info: (m) => logger.info(m), warn: (m) => logger.warn(m) } });
   }
-  return createEmbeddedStore({ path: join(config.dataDir, 'store'), logger: { info: (m) => logger.info(m) } });
+  // The consent tokens are asked about for every document a search examines: held in memory.
+  return createEmbeddedStore({ path: join(config.dataDir, 'store'), logger: { info: (m) => logger.info(m) }, memoryPaths: [CONSENT_FIELD] });
 }

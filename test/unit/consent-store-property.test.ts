@@ -11,7 +11,7 @@ import { DEFAULT_BASE_POLICY, parseBasePolicy } from '../../server/src/consent/b
 import { ConsentEngine } from '../../server/src/consent/consent-engine.js';
 import { ConsentIndexingStore } from '../../server/src/consent/consent-indexing-store.js';
 import { ConsentRegistry } from '../../server/src/consent/consent-registry.js';
-import { consentClause } from '../../server/src/consent/consent-tokens.js';
+import { CONSENT_FIELD, consentClause } from '../../server/src/consent/consent-tokens.js';
 import { ACT_CODE_SYSTEM, CATEGORY_SYSTEM, CONFIDENTIALITY_SYSTEM, RESOURCE_TYPES_SYSTEM } from '../../server/src/consent/data-categories.js';
 import { decide, type Requester } from '../../server/src/consent/evaluate-consent.js';
 import { loadLabeler } from '../../server/src/consent/load-labeler.js';
@@ -281,7 +281,8 @@ function periodEdges(consents: Iterable<Consent>): number[] {
 async function runScenario(s: Scenario): Promise<void> {
   const dir = mkdtempSync(join(RUN_DIR, 'custodian-consent-prop-'));
   let clock = NOW;
-  const engineStore = createEmbeddedStore({ path: join(dir, 'store') });
+  // As the server runs it: the consent tokens answered from memory (posting-memory.ts).
+  const engineStore = createEmbeddedStore({ path: join(dir, 'store'), memoryPaths: [CONSENT_FIELD] });
   await engineStore.init();
   const engine = new ConsentEngine({ defs, labeler, base, baseUrl: BASE_URL, clock: () => clock }, engineStore);
   const store: ResourceStore = new ConsentIndexingStore(engineStore, engine);

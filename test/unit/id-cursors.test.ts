@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { candidateCursor, intersect, type CursorSource } from '../../server/src/store/embedded/id-cursors.js';
+import { postingLookup } from '../../server/src/store/embedded/posting-memory.js';
 import type { Candidate } from '../../server/src/store/embedded/access-paths.js';
 import type { PostingKey } from '../../server/src/store/embedded/postings.js';
 
@@ -44,7 +45,7 @@ describe('id cursors: intersect', () => {
 
   function run(candidates: Candidate[], dir: 1 | -1 = 1, afterId?: string, checked: boolean[] = []): { ids: string[]; reads: number } {
     let reads = 0;
-    const src: CursorSource = { postings, type: 'T', onRead: () => reads++ };
+    const src: CursorSource = { postings, has: postingLookup(postings, undefined), type: 'T', onRead: () => reads++ };
     const ids = [...intersect(candidates.map((c) => candidateCursor(src, c, dir)), dir, afterId, checked)];
     return { ids, reads };
   }

@@ -5,6 +5,7 @@ import { checkPosition, compareSortValues, effectiveSort, sortValuesOf } from '.
 import { candidatesOf, type Candidate, type PostingRange } from './access-paths.js';
 import { candidateCursor, intersect, streamable, type CursorSource } from './id-cursors.js';
 import { conjunctsOf, splitFilter, type FilterSplit } from './posting-predicate.js';
+import type { PostingLookup } from './posting-memory.js';
 import { STRING_END, type PostingKey } from './postings.js';
 
 /**
@@ -37,6 +38,8 @@ export type SearchDoc = Omit<StoredDocument, 'resource'>;
 export interface SearchSources {
   searchDocs: Database<SearchDoc, [string, string]>;
   postings: Database<null, PostingKey>;
+  /** Whether a document carries a posting (posting-memory.ts: from memory for the hot paths). */
+  has: PostingLookup;
 }
 
 /** What one search did; reported to an observer so tests can tell index use from a scan. */
@@ -86,7 +89,7 @@ export function matchesById(src: SearchSources, type: string, id: string, filter
     splits.set(filter, c);
   }
   if (!src.searchDocs.doesExist([type, id])) return false;
-  const has = (path: string, value: string | number): boolean => src.postings.doesExist([type, path, value, id] as PostingKey);
+  const has = (path: string, value: string | number): boolean => src.has(type, path, value, id);
   if (!c.split.decidable.every((p) => p(has))) return false;
   if (Object.keys(c.split.rest).length === 0) return true;
   const doc = src.searchDocs.get([type, id]);
@@ -123,7 +126,7 @@ class SearchRun {
     this.matcher = new Query({ $and: [{ deleted: false }, rest] });
     this.skip = Math.max(0, query.skip ?? 0);
     this.limit = Math.max(0, query.limit);
-    this.cursorSource = { postings: src.postings, type: this.type, onRead: () => this.postingsRead++ };
+    this.cursorSource = { postings: src.postings, has: src.has, type: this.type, onRead: () => this.postingsRead++ };
   }
 
   execute(): SearchOutcome {
@@ -323,7 +326,7 @@ class SearchRun {
       let v = seen.get(k);
       if (v === undefined) {
         this.postingsRead++;
-        v = this.src.postings.doesExist([this.type, path, value, id] as PostingKey);
+        v = this.src.has(this.type, path, value, id);
         seen.set(k, v);
       }
       return v;

@@ -16,7 +16,8 @@ import type {
 } from '../resource-store.js';
 import { planCommit, type CurrentLookup } from '../plan-commit.js';
 import { relabelTarget } from '../relabel-entry.js';
-import { matchesById, runSearch, type SearchDoc, type SearchStats } from './embedded-search.js';
+import { matchesById, runSearch, type SearchDoc, type SearchSources, type SearchStats } from './embedded-search.js';
+import { PostingMemory, postingLookup, type PostingLookup, type StagedChanges } from './posting-memory.js';
 import { updatePostings, type PostingKey } from './postings.js';
 
 /**
@@ -55,6 +56,11 @@ export interface EmbeddedStoreOptions {
    * diagnostics that need to tell an index-driven search from a scan.
    */
   onSearch?: (stats: SearchStats) => void;
+  /**
+   * Index paths whose postings are also held in memory (posting-memory.ts): those searches ask
+   * about for every document they examine (the consent tokens).
+   */
+  memoryPaths?: readonly string[];
 }
 
 export function createEmbeddedStore(opts: EmbeddedStoreOptions): ResourceStore {
@@ -78,6 +84,8 @@ class EmbeddedStore implements ResourceStore {
   private meta!: Database<number, string>;
   private settings!: Database<string, string>;
   private postings!: Database<null, PostingKey>;
+  private memory: PostingMemory | undefined;
+  private has!: PostingLookup;
 
   constructor(private readonly opts: EmbeddedStoreOptions) {}
 
@@ -94,6 +102,36 @@ class EmbeddedStore implements ResourceStore {
     this.postings = this.root.openDB({ name: 'postings' });
     this.settings = this.root.openDB({ name: 'settings' });
     await this.ensurePostings();
+    if (this.opts.memoryPaths?.length) {
+      const started = Date.now();
+      this.memory = new PostingMemory(new Set(this.opts.memoryPaths));
+      this.memory.load(this.postings);
+      this.opts.logger?.info(`Embedded store: ${this.memory.size} postings of ${this.opts.memoryPaths.join(', ')} held in memory (loaded in ${Date.now() - started} ms)`);
+    }
+    this.has = postingLookup(this.postings, this.memory);
+  }
+
+  /**
+   * Runs a write transaction whose posting changes are staged for the memory copy, and applies
+   * them once it has landed (or discards them if it failed).
+   */
+  private async writeWithPostings<T>(body: (onPosting: (type: string, id: string) => ((path: string, value: string | number, added: boolean) => void) | undefined) => T): Promise<T> {
+    const memory = this.memory;
+    let staged: StagedChanges | undefined;
+    const onPosting = (type: string, id: string) => {
+      if (!memory) return undefined;
+      staged ??= memory.stage();
+      const s = staged;
+      return (path: string, value: string | number, added: boolean) => memory.record(s, type, id, path, value, added);
+    };
+    let landed = false;
+    try {
+      const result = (await this.root.childTransaction(() => body(onPosting))) as T;
+      landed = true;
+      return result;
+    } finally {
+      if (staged) memory?.settle(staged, landed);
+    }
   }
 
   /** Builds the postings of a store written before they existed (or in another format). */
@@ -135,7 +173,7 @@ class EmbeddedStore implements ResourceStore {
 
   async commit(req: CommitRequest): Promise<StoredVersion[]> {
     const lookup: CurrentLookup = (type, id) => fromRecord(this.current.get([type, id]));
-    const result = await this.root.childTransaction(() => {
+    const result = await this.writeWithPostings((onPosting) => {
       // Reads inside the callback see the write transaction, so the preconditions checked by
       // planCommit hold at commit time. planCommit throws before anything is written.
       const plan = planCommit(req, lookup);
@@ -150,7 +188,7 @@ class EmbeddedStore implements ResourceStore {
         const after = w.doc.deleted ? undefined : searchDoc(w.doc);
         if (after) this.searchDocs.put(key, after);
         else this.searchDocs.remove(key);
-        updatePostings(this.postings, w.doc.resourceType, w.doc.id, before, after);
+        updatePostings(this.postings, w.doc.resourceType, w.doc.id, before, after, onPosting(w.doc.resourceType, w.doc.id));
         this.versions.put([w.doc.resourceType, w.doc.id, n], record);
         this.typeLog.put([w.doc.resourceType, w.doc.lastUpdatedMs, seq], [w.doc.id, n]);
       }
@@ -163,7 +201,7 @@ class EmbeddedStore implements ResourceStore {
 
   async search(query: SearchQuery): Promise<SearchResult> {
     // Synchronous from here on: every read sees one snapshot of the store.
-    const { matches, total } = runSearch({ searchDocs: this.searchDocs, postings: this.postings }, query, this.opts.onSearch);
+    const { matches, total } = runSearch(this.sources(), query, this.opts.onSearch);
     const resources: SearchMatch[] = [];
     for (const m of matches) {
       const hit = this.toMatch(query, m.doc, m.sortValues);
@@ -184,6 +222,10 @@ class EmbeddedStore implements ResourceStore {
     }
     if (query.indexFields) hit.index = pickIndex(doc.idx, query.indexFields);
     return hit;
+  }
+
+  private sources(): SearchSources {
+    return { searchDocs: this.searchDocs, postings: this.postings, has: this.has };
   }
 
   async history(query: HistoryQuery): Promise<HistoryResult> {
@@ -229,7 +271,7 @@ class EmbeddedStore implements ResourceStore {
   async updateIndex(resourceType: string, entries: UpdateIndexEntry[]): Promise<void> {
     // Checked before the transaction: a bad entry writes nothing.
     const targets = entries.map((e) => (e.resource ? relabelTarget(resourceType, { ...e, resource: e.resource }) : undefined));
-    await this.root.childTransaction(() => {
+    await this.writeWithPostings((onPosting) => {
       entries.forEach((e, i) => {
         const key: [string, string] = [resourceType, e.id];
         const target = targets[i];
@@ -248,7 +290,7 @@ class EmbeddedStore implements ResourceStore {
         if (!doc) return;
         const next = { ...doc, idx: e.index };
         this.searchDocs.put(key, next);
-        updatePostings(this.postings, resourceType, e.id, doc, next);
+        updatePostings(this.postings, resourceType, e.id, doc, next, onPosting(resourceType, e.id));
       });
     });
     await this.root.flushed;
@@ -259,7 +301,7 @@ class EmbeddedStore implements ResourceStore {
   }
 
   async matchesCurrent(resourceType: string, id: string, filter: Record<string, unknown>): Promise<boolean> {
-    return matchesById({ searchDocs: this.searchDocs, postings: this.postings }, resourceType, id, filter);
+    return matchesById(this.sources(), resourceType, id, filter);
   }
 
   async writeSetting(key: string, value: string): Promise<void> {

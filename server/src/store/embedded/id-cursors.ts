@@ -1,5 +1,6 @@
 import type { Database } from 'lmdb';
 import type { Candidate, PostingRange } from './access-paths.js';
+import type { PostingLookup } from './posting-memory.js';
 import { STRING_END, type PostingKey } from './postings.js';
 
 /**
@@ -21,6 +22,7 @@ export interface IdCursor {
 
 export interface CursorSource {
   postings: Database<null, PostingKey>;
+  has: PostingLookup;
   type: string;
   /** Counts every posting key read. */
   onRead(): void;
@@ -168,7 +170,7 @@ class ValueCursor implements IdCursor {
 
   contains(id: string): boolean {
     this.src.onRead();
-    return this.src.postings.doesExist([this.src.type, this.range.path, this.range.value, id] as PostingKey);
+    return this.src.has(this.src.type, this.range.path, this.range.value, id);
   }
 
   close(): void {

@@ -99,9 +99,18 @@ export function updatePostings(
   id: string,
   before: IndexedDocument | undefined,
   after: IndexedDocument | undefined,
+  onChange?: (path: string, value: PostingValue, added: boolean) => void,
 ): void {
   const old = before ? postingsOf(before) : new Map<string, [string, PostingValue]>();
   const next = after ? postingsOf(after) : new Map<string, [string, PostingValue]>();
-  for (const [k, [path, value]] of old) if (!next.has(k)) db.remove([type, path, value, id]);
-  for (const [k, [path, value]] of next) if (!old.has(k)) db.put([type, path, value, id], null);
+  for (const [k, [path, value]] of old) {
+    if (next.has(k)) continue;
+    db.remove([type, path, value, id]);
+    onChange?.(path, value, false);
+  }
+  for (const [k, [path, value]] of next) {
+    if (old.has(k)) continue;
+    db.put([type, path, value, id], null);
+    onChange?.(path, value, true);
+  }
 }

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import type { Resource } from '@medplum/fhirtypes';
+import { createEmbeddedStore } from '../../server/src/store/embedded/embedded-store.js';
+import { PostingMemory } from '../../server/src/store/embedded/posting-memory.js';
+import type { ResourceStore, WriteOp } from '../../server/src/store/resource-store.js';
+
+/**
+ * The in-memory copy of the consent-token postings (posting-memory.ts) must answer exactly
+ * what LMDB answers: applied in commit order once a commit has landed, discarded when it
+ * failed, and never consulted for a document whose commit is still in flight.
+ */
+describe('posting memory: staging and settling', () => {
+  const hot = (): PostingMemory => new PostingMemory(new Set(['_consent']));
+
+  it('answers from memory only after the commit landed, and defers to LMDB while it is in flight', () => {
+    const m = hot();
+    assert.equal(m.has('Observation', '_consent', 'a', 'o1'), false);
+    const s = m.stage();
+    m.record(s, 'Observation', 'o1', '_consent', 'a', true);
+    assert.equal(m.has('Observation', '_consent', 'a', 'o1'), undefined, 'in flight: ask LMDB');
+    assert.equal(m.has('Observation', '_consent', 'a', 'o2'), false, 'other documents still answered');
+    m.settle(s, true);
+    assert.equal(m.has('Observation', '_consent', 'a', 'o1'), true);
+    assert.equal(m.size, 1);
+  });
+
+  it('keeps paths that are not hot out of memory', () => {
+    const m = hot();
+    const s = m.stage();
+    m.record(s, 'Observation', 'o1', 'code.c', 'x', true);
+    assert.equal(m.has('Observation', '_consent', 'x', 'o1'), false, 'not pending: nothing hot changed');
+    m.settle(s, true);
+    assert.equal(m.size, 0);
+  });
+
+  it('applies commits in commit order even when a later one settles first', () => {
+    const m = hot();
+    const first = m.stage();
+    m.record(first, 'Observation', 'o1', '_consent', 'a', true);
+    const second = m.stage();
+    m.record(second, 'Observation', 'o1', '_consent', 'a', false);
+    m.settle(second, true);
+    assert.equal(m.has('Observation', '_consent', 'a', 'o1'), undefined, 'the first is still in flight');
+    m.settle(first, true);
+    assert.equal(m.has('Observation', '_consent', 'a', 'o1'), false, 'added then removed');
+    assert.equal(m.size, 0);
+  });
+
+  it('discards a failed commit', () => {
+    const m = hot();
+    const s = m.stage();
+    m.record(s, 'Observation', 'o1', '_consent', 'a', true);
+    m.settle(s, false);
+    assert.equal(m.has('Observation', '_consent', 'a', 'o1'), false);
+    assert.equal(m.size, 0);
+  });
+
+  it('keeps 1 and "1" apart', () => {
+    const m = hot();
+    const s = m.stage();
+    m.record(s, 'Observation', 'o1', '_consent', 1, true);
+    m.settle(s, true);
+    assert.equal(m.has('Observation', '_consent', 1, 'o1'), true);
+    assert.equal(m.has('Observation', '_consent', '1', 'o1'), false);
+  });
+});
+
+describe('posting memory: the embedded store answers the same with and without it', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'custodian-posting-memory-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const TOKENS = ['~*|research', '~*|treatment', 'N|Organization/employer', '~Organization/employer|employment'];
+  const IDS = ['a', 'b', 'c', 'd', 'e', 'f'];
+  const TYPES = ['Observation', 'Condition'];
+
+  type Step = { type: string; id: string; tokens: string[] | null; stale: boolean };
+  const step = fc.record({
+    type: fc.constantFrom(...TYPES),
+    id: fc.constantFrom(...IDS),
+    // null deletes the resource
+    tokens: fc.option(fc.subarray(TOKENS), { nil: null, freq: 5 }),
+    // a commit whose precondition fails: nothing may change, in LMDB or in memory
+    stale: fc.integer({ min: 0, max: 9 }).map((n) => n < 3),
+  });
+
+  const opOf = (s: Step, expected?: string | null): WriteOp =>
+    s.tokens === null
+      ? { kind: 'delete', resourceType: s.type, id: s.id, ...(expected !== undefined ? { expectedVersionId: expected } : {}) }
+      : {
+          kind: 'update',
+          resourceType: s.type,
+          id: s.id,
+          resource: { resourceType: s.type, id: s.id } as Resource,
+          index: { _consent: s.tokens },
+          ...(expected !== undefined ? { expectedVersionId: expected } : {}),
+        };
+
+  async function answers(store: ResourceStore): Promise<string[]> {
+    const out: string[] = [];
+    for (const type of TYPES) {
+      for (const t of TOKENS) {
+        const withIt = await store.search({ resourceType: type, filter: { 'idx._consent': t }, limit: 100, total: true, idsOnly: true });
+        const without = await store.search({ resourceType: type, filter: { 'idx._consent': { $ne: t } }, limit: 100, total: true, idsOnly: true });
+        out.push(`${type} ${t}: ${withIt.resources.map((r) => r.id).join(',')} (${withIt.total}) / not: ${without.resources.map((r) => r.id).join(',')} (${without.total})`);
+        for (const id of IDS) out.push(`${type}/${id} ${t} ${await store.matchesCurrent!(type, id, { 'idx._consent': t })}`);
+      }
+    }
+    return out;
+  }
+
+  it('after random commits (concurrent, failing ones included) and after a reopen', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(step, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 12 }), async (commits) => {
+        run++;
+        const withMemory = createEmbeddedStore({ path: join(dir, `m${run}`), memoryPaths: ['_consent'] });
+        const plain = createEmbeddedStore({ path: join(dir, `p${run}`) });
+        await withMemory.init();
+        await plain.init();
+        try {
+          const now = new Date().toISOString();
+          for (let i = 0; i < commits.length; i += 2) {
+            // Two commits in flight at once, so staged changes of both are pending together.
+            const pair = commits.slice(i, i + 2);
+            for (const store of [withMemory, plain]) {
+              await Promise.allSettled(
+                pair.map((ops) => store.commit({ ops: ops.map((s) => opOf(s, s.stale ? 'no-such-version' : undefined)), now })),
+              );
+            }
+            assert.deepEqual(await answers(withMemory), await answers(plain));
+          }
+          await withMemory.close();
+          const reopened = createEmbeddedStore({ path: join(dir, `m${run}`), memoryPaths: ['_consent'] });
+          await reopened.init();
+          try {
+            assert.deepEqual(await answers(reopened), await answers(plain));
+          } finally {
+            await reopened.close();
+          }
+        } finally {
+          await withMemory.close().catch(() => undefined);
+          await plain.close();
+        }
+      }),
+      { numRuns: 25 },
+    );
+  });
+});
