@@ -29,6 +29,29 @@ describe('NdjsonFileWriter', () => {
     );
   });
 
+  it('gives the same bytes and hash whatever the chunk size: lines across chunk ends, multi-byte text, lines longer than a chunk', async () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 300; i++) lines.push(JSON.stringify({ resourceType: 'Observation', id: `o${i}`, valueString: 'Zoë € 😀 '.repeat(i % 23) }));
+    lines.push(JSON.stringify({ resourceType: 'Basic', id: 'long', text: 'é😀'.repeat(5000) }));
+    const expected = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+    for (const chunkBytes of [1, 7, 64, 1000, 4096, 1 << 20]) {
+      const path = join(dir, `chunk-${chunkBytes}.ndjson`);
+      const w = new NdjsonFileWriter(path, chunkBytes);
+      for (let p = 0; p < lines.length; p += 37) await w.write(lines.slice(p, p + 37));
+      const s = await w.finish();
+      const bytes = readFileSync(path);
+      assert.ok(bytes.equals(expected), `chunk ${chunkBytes}: the file holds exactly the lines`);
+      assert.deepEqual(s, { count: lines.length, bytes: expected.length, sha256: createHash('sha256').update(expected).digest('hex') });
+    }
+  });
+
+  it('an empty export file is created, empty, with the hash of no bytes', async () => {
+    const w = new NdjsonFileWriter(join(dir, 'empty.ndjson'));
+    const s = await w.finish();
+    assert.deepEqual(s, { count: 0, bytes: 0, sha256: createHash('sha256').digest('hex') });
+    assert.equal(readFileSync(join(dir, 'empty.ndjson')).length, 0);
+  });
+
   it('never overwrites an existing file (a restarted job starts from an emptied directory)', async () => {
     const first = new NdjsonFileWriter(join(dir, 'b.ndjson'));
     await first.write(['{}']);

@@ -9,7 +9,7 @@ import type { ResourceStore, SearchMatch } from '../../store/resource-store.js';
 import { typesOf, type ExportSpec } from './export-parameters.js';
 import type { JobFile } from './export-job-store.js';
 import { compileTypeFilters } from './type-filters.js';
-import { NdjsonFileWriter } from './ndjson-file-writer.js';
+import { NdjsonFileWriter, type NdjsonSummary } from './ndjson-file-writer.js';
 
 /** A cohort as the cohort module resolves it (ops/cohort/resolve-cohort.ts). */
 export interface CohortSource {
@@ -69,8 +69,9 @@ export const PATIENTS_FILE = '.audit-patients';
 /**
  * Runs one export, streaming: every read is a keyset-paged search through the requester's
  * scoped store (so scopes and Consents are inside the query, and counts are exact), and every
- * page is written to its type's NDJSON file before the next is read. Memory holds one page
- * and one patient batch, whatever the size of the export.
+ * page is handed to its type's NDJSON writer (encoded into a chunk that is hashed and written
+ * once full) before the next is read. Memory holds one page, one patient batch and one chunk
+ * per file, whatever the size of the export.
  *
  * - system level: each type, whole.
  * - Patient and Group level: the patients in batches (all Patients, or the Group's cohort from
@@ -177,11 +178,10 @@ export async function runExport(run: ExportRun): Promise<ExportRunResult> {
         await appendPatients(patientsFile, exported);
       }
     }
-    const output: JobFile[] = [];
-    for (const type of [...writers.keys()].sort()) {
-      const summary = await (writers.get(type) as NdjsonFileWriter).finish();
-      output.push({ type, name: `${type}.ndjson`, ...summary });
-    }
+    // The files are flushed and fsynced side by side: one fsync per type, not one after another.
+    const fileTypes = [...writers.keys()].sort();
+    const summaries = await Promise.all(fileTypes.map((type) => (writers.get(type) as NdjsonFileWriter).finish()));
+    const output: JobFile[] = fileTypes.map((type, i) => ({ type, name: `${type}.ndjson`, ...(summaries[i] as NdjsonSummary) }));
     const error: JobFile[] = [];
     if (compiled.warnings.length > 0) {
       const w = new NdjsonFileWriter(join(run.dir, 'OperationOutcome.ndjson'));
