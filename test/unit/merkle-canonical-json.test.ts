@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import { canonicalJson } from '../../ledger-adapter/src/merkle/canonical-json.js';
 
@@ -100,4 +101,114 @@ describe('canonicalJson (RFC 8785)', () => {
       { numRuns: 300 },
     );
   });
+
+  it('agrees with the canonicalize package on the values of the RFC tests', () => {
+    const values: unknown[] = [
+      0, -0, 5e-324, -5e-324, 1e21, 1e-7, 1e-6, 123e-20, 2 ** 53, Number.MAX_VALUE, 0.1 + 0.2, 333333333.33333329,
+      '', '"', '\\', '\u0000\u001f\u007f\u0080', '\u2028\u2029', '\ud83d\ude00', 'é€דּ', '</script>',
+      { b: [], a: {}, c: [[[]], [{}]] }, { '10': 1, '9': 2, '-0': 3, '': 4, a: 5, A: 6 }, [undefined, null, Symbol('s')],
+      { u: undefined, s: Symbol('s'), n: null }, { when: new Date(Date.UTC(2025, 2, 1)) }, [{ toJSON: () => ({ y: 1, x: [2] }) }],
+    ];
+    for (const v of values) assert.equal(canonicalJson(v), canonicalize(v), String(JSON.stringify(v)));
+  });
+
+  /** Any code unit: ASCII, controls, the characters JSON escapes, BMP, surrogate pairs and lone halves. */
+  const unit = fc.oneof(
+    { weight: 6, arbitrary: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)) },
+    { weight: 2, arbitrary: fc.constantFrom('"', '\\', '/', '\u0000', '\b', '\t', '\n', '\f', '\r', '\u001f', '\u007f', '\u2028', '\u2029', '\ufeff') },
+    { weight: 2, arbitrary: fc.integer({ min: 0x80, max: 0xffff }).filter((c) => c < 0xd800 || c > 0xdfff).map((c) => String.fromCharCode(c)) },
+    { weight: 2, arbitrary: fc.integer({ min: 0x10000, max: 0x10ffff }).map((c) => String.fromCodePoint(c)) },
+    { weight: 1, arbitrary: fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)) },
+  );
+  const text = (lone: boolean) => fc.array(lone ? unit : unit.filter((u) => u.length === 2 || u < '\ud800' || u > '\udfff'), { maxLength: 12 }).map((us) => us.join(''));
+  const number = (nonFinite: boolean) => fc.oneof(
+    fc.double({ noNaN: !nonFinite, noDefaultInfinity: !nonFinite }),
+    fc.integer(),
+    fc.constantFrom(0, -0, 1e21, 1e-7, 5e-324, -5e-324, 9007199254740993, 1.7976931348623157e308, 0.1, ...(nonFinite ? [NaN, Infinity, -Infinity] : [])),
+    // Any bit pattern: subnormals, every exponent (and, when asked, NaNs and infinities).
+    fc
+      .tuple(fc.nat(0xffffffff), fc.nat(0xffffffff))
+      .map(([hi, lo]) => {
+        const b = Buffer.alloc(8);
+        b.writeUInt32BE(hi, 0);
+        b.writeUInt32BE(lo, 4);
+        return b.readDoubleBE(0);
+      })
+      .filter((n) => nonFinite || Number.isFinite(n)),
+  );
+  /** lone: strings and names may hold lone surrogates; nonFinite: numbers may be NaN or ±Infinity. */
+  const valueOf = (lone: boolean, nonFinite: boolean) =>
+    fc.letrec<{ v: unknown }>((tie) => ({
+      v: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        fc.constant(null),
+        fc.boolean(),
+        number(nonFinite),
+        text(lone),
+        fc.array(fc.oneof({ weight: 6, arbitrary: tie('v') }, { weight: 1, arbitrary: fc.constant(undefined) }), { maxLength: 5 }),
+        fc.dictionary(fc.oneof(text(lone), fc.constantFrom('1', '10', '2', '-1', '01', '__proto__', 'constructor')), fc.oneof({ weight: 6, arbitrary: tie('v') }, { weight: 1, arbitrary: fc.constant(undefined) }), { maxKeys: 6 }),
+      ),
+    })).v;
+
+  /** The text, or that it threw: the package throws Error, canonicalJson TypeError. */
+  const outcome = (f: () => string | undefined): string => {
+    try {
+      const t = f();
+      return typeof t === 'string' ? `ok ${t}` : 'threw';
+    } catch {
+      return 'threw';
+    }
+  };
+
+  it('property: byte-identical to the canonicalize package (unicode, surrogates, all doubles, nesting)', () => {
+    fc.assert(
+      fc.property(valueOf(false, false), (value) => {
+        const want = canonicalize(value);
+        assert.equal(typeof want, 'string');
+        assert.equal(canonicalJson(value), want);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('property: refuses exactly what the package refuses (lone surrogates, NaN, ±Infinity)', () => {
+    fc.assert(
+      fc.property(valueOf(true, true), (value) => {
+        assert.equal(outcome(() => canonicalJson(value)), outcome(() => canonicalize(value)));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('nests deeply, shares subtrees and refuses cycles at any depth', () => {
+    let deep: unknown = { leaf: '\u00e9' };
+    for (let i = 0; i < 200; i++) deep = i % 2 ? [deep, i] : { z: deep, a: i };
+    assert.equal(canonicalJson(deep), canonicalize(deep));
+    const shared = { x: 1 };
+    const dag = { a: shared, b: [shared, shared] };
+    assert.equal(canonicalJson(dag), '{"a":{"x":1},"b":[{"x":1},{"x":1}]}');
+    for (const depth of [0, 1, 31, 32, 33, 100]) {
+      const root: Record<string, unknown> = {};
+      let at = root;
+      for (let i = 0; i < depth; i++) at = (at.n = {}) as Record<string, unknown>;
+      at.back = root;
+      assert.throws(() => canonicalJson(root), TypeError, `cycle at depth ${depth}`);
+      const arr: unknown[] = [];
+      arr.push([arr]);
+      assert.throws(() => canonicalJson(arr), TypeError);
+    }
+  });
+
+  it('refuses, where the package writes the non-JSON text "undefined"', () => {
+    assert.equal(canonicalize({ f: () => 1 }), '{"f":undefined}');
+    assert.throws(() => canonicalJson({ f: () => 1 }), TypeError);
+    assert.throws(() => canonicalJson([() => 1]), TypeError);
+    assert.throws(() => canonicalJson({ a: { toJSON: () => undefined } }), TypeError);
+    assert.throws(() => canonicalJson(10n), TypeError);
+    assert.throws(() => canonicalJson(Symbol('s')), TypeError);
+    const endless = { toJSON: (): unknown => ({ next: endless }) };
+    assert.throws(() => canonicalJson(endless), TypeError);
+    assert.throws(() => canonicalJson({ get bad(): string { throw new Error('no'); } }), TypeError);
+  });
 });
+

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { EMPTY_ROOT, leafHash, nodeHash } from '../../ledger-adapter/src/merkle/hash.js';
 import { leafHashOf, leafInputOf, newSalt, SALT_SIZE } from '../../ledger-adapter/src/merkle/leaf.js';
 
@@ -47,4 +48,47 @@ describe('merkle hashing and leaves', () => {
     assert.throws(() => leafInputOf(new Uint8Array(31), {}), TypeError);
     assert.throws(() => leafInputOf('x'.repeat(32) as unknown as Uint8Array, {}), TypeError);
   });
+
+  it('hashes a leaf exactly as before: a known answer from the canonicalize package era', () => {
+    // Computed with canonicalize 4.0.0 (the implementation the first logs were written with):
+    // every leaf already in a log must still recompute to its hash.
+    const record = {
+      format: 'custodian-leaf/v1',
+      key: 'Observation/obs-ü1/_history/3',
+      lastUpdated: '2025-03-01T12:00:00.000Z',
+      deleted: false,
+      resource: {
+        resourceType: 'Observation',
+        id: 'obs-ü1',
+        meta: { versionId: '3', lastUpdated: '2025-03-01T12:00:00.000Z', security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'PSY' }] },
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code: '2345-7', display: 'Glucose "fasting"\n\t€ 😀' }], text: 'Ωmega\u2028line' },
+        subject: { reference: 'Patient/p1' },
+        valueQuantity: { value: 1e21, unit: 'mg/dL' },
+        component: [{ valueInteger: -0 }, { valueDecimal: 5e-324 }, { valueDecimal: 0.1 + 0.2 }],
+        extension: [{ url: 'x', valueString: '\u0000\u001f\u007f' }],
+        note: [{ text: 'é' }],
+        '\u20ac': 1,
+        '\r': 2,
+        '1': 3,
+        '\ud83d\ude00': 4,
+        '\ufb33': 5,
+      },
+    };
+    const salt = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
+    const want = 'df8525480e4a74e6c7d5db7fbba2424572fb0c5c71bbcdc3d5e98836808b3faa';
+    assert.equal(Buffer.from(leafHashOf(salt, record)).toString('hex'), want);
+    assert.equal(Buffer.from(leafHash(leafInputOf(salt, record))).toString('hex'), want);
+  });
+
+  it('property: leafHashOf(salt, record) = leafHash(leafInputOf(salt, record))', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: SALT_SIZE, maxLength: SALT_SIZE }), fc.jsonValue(), (salt, record) => {
+        assert.deepEqual(Buffer.from(leafHashOf(salt, record)), Buffer.from(leafHash(leafInputOf(salt, record))));
+      }),
+      { numRuns: 300 },
+    );
+    assert.throws(() => leafHashOf(new Uint8Array(31), {}), TypeError);
+  });
 });
+

@@ -1,6 +1,7 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Definitions } from '../fhir/definitions.js';
 import { computeIndex } from '../fhir/search/index-values.js';
+import { handOverToStore } from '../store/plan-commit.js';
 import type { ResourceStore, WriteOp } from '../store/resource-store.js';
 
 /** The audit trail could not be written: the request fails (503) and sends no data. */
@@ -46,14 +47,19 @@ export class AuditSink {
     this.maxBatch = deps.maxBatch ?? 2000;
   }
 
-  /** Resolves once every event is stored and in the log; rejects with AuditUnavailableError otherwise. */
+  /**
+   * Resolves once every event is stored and in the log; rejects with AuditUnavailableError otherwise.
+   * The events are taken over: the stored versions share their objects (no copy), so the caller
+   * builds them for this call (buildAuditEvents does) and never changes them afterwards.
+   */
   record(events: readonly AuditEvent[]): Promise<void> {
     if (events.length === 0) return Promise.resolve();
     let ops: WriteOp[];
     try {
       ops = events.map((e) => {
         const id = this.deps.newId();
-        const resource = { ...e, id } as AuditEvent;
+        // Taken over (see above): the store may keep the event without a deep copy.
+        const resource = handOverToStore({ ...e, id } as AuditEvent);
         return { kind: 'create' as const, resourceType: 'AuditEvent', id, resource, index: computeIndex(this.deps.defs, resource) };
       });
     } catch (err) {

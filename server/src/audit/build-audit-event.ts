@@ -27,7 +27,6 @@ import {
   outcomeOf,
 } from './audit-codes.js';
 import { consentDecisionExtension } from './audit-consent-extension.js';
-import { cloneJson } from '../fhir/clone-json.js';
 
 /** What the audit pipeline knows of one request once it is decided: the builder's only input. */
 export interface AuditedAccess {
@@ -97,7 +96,7 @@ export function buildAuditEvents(access: AuditedAccess): AuditEvent[] {
   }
   const resources = normalisedResources(access);
   const patients = sortedUnique([...access.patients, ...resources.flatMap((r) => r.patients)]);
-  const base = commonParts(access);
+  const facts = requestFacts(access);
 
   const byPatient = new Map<string, AuditedResource[]>(patients.map((p) => [p, []]));
   const unowned: AuditedResource[] = [];
@@ -105,8 +104,8 @@ export function buildAuditEvents(access: AuditedAccess): AuditEvent[] {
     if (r.patients.length === 0) unowned.push(r);
     for (const p of r.patients) byPatient.get(p)?.push(r);
   }
-  const events = patients.map((p) => eventFor(base, p, byPatient.get(p) ?? []));
-  if (patients.length === 0 || unowned.length > 0) events.push(eventFor(base, undefined, unowned));
+  const events = patients.map((p) => eventFor(access, facts, p, byPatient.get(p) ?? []));
+  if (patients.length === 0 || unowned.length > 0) events.push(eventFor(access, facts, undefined, unowned));
   return events;
 }
 
@@ -133,35 +132,63 @@ function normalisedResources(access: AuditedAccess): AuditedResource[] {
     .sort((a, b) => compare(a.reference, b.reference));
 }
 
-/** What every event of the request shares. */
+/** What the events of one request have in common and costs something to work out: computed once per request. */
+interface RequestFacts {
+  purposes: string[];
+  roles: string[];
+  requestId: string;
+  /** base64 of the raw request, when the events carry the query entity. */
+  query?: string;
+}
+
+function requestFacts(access: AuditedAccess): RequestFacts {
+  // The query entity for list/execute interactions (BALP Query) and for every failed request, so a
+  // refused read or write still records exactly what was asked.
+  // An empty raw request (a POST or GET on the base itself) has nothing to record beyond the subtype.
+  const withQuery = (QUERY_INTERACTIONS.has(access.interaction) || access.status >= 400) && access.rawRequest !== '';
+  return {
+    purposes: uniqueInOrder(access.principal.purposeOfUse),
+    roles: uniqueInOrder(access.principal.roles),
+    requestId: requestId(access),
+    ...(withQuery ? { query: base64(access.rawRequest) } : {}),
+  };
+}
+
+/** What every event of the request holds. */
 interface CommonParts {
   head: Omit<AuditEvent, 'resourceType' | 'meta' | 'entity'>;
   /** The query entity (searches, history, operations, and any failed request), then the request id entity. */
   trailing: AuditEventEntity[];
 }
 
-function commonParts(access: AuditedAccess): CommonParts {
+/**
+ * Built afresh for every event, fixed codings copied: the events of one request share no
+ * objects with each other or with the frozen constants, so a holder may change one event
+ * without touching another (and without a deep copy of each finished event).
+ */
+function commonParts(access: AuditedAccess, facts: RequestFacts): CommonParts {
   const p = access.principal;
-  const purposes = uniqueInOrder(p.purposeOfUse).map(purposeConcept);
-  const roles = uniqueInOrder(p.roles).map((code): CodeableConcept => ({ coding: [{ system: ROLE_SYSTEM, code }] }));
+  // Mapped twice: the event's and the user's purposes are separate objects, as in a parsed event.
+  const purposes = (): CodeableConcept[] => facts.purposes.map(purposeConcept);
+  const roles = facts.roles.map((code): CodeableConcept => ({ coding: [{ system: ROLE_SYSTEM, code }] }));
 
   const user: AuditEventAgent = {
-    type: { coding: [USER_AGENT_TYPE] },
+    type: { coding: [{ ...USER_AGENT_TYPE }] },
     ...(roles.length > 0 ? { role: roles } : {}),
     who: p.who ? { reference: p.who } : { display: p.subject },
     altId: p.subject,
     requestor: true,
-    ...(purposes.length > 0 ? { purposeOfUse: purposes } : {}),
+    ...(facts.purposes.length > 0 ? { purposeOfUse: purposes() } : {}),
   };
   // BALP puts the peer address on the client (the machine), not on the user ("users are not network devices").
   const client: AuditEventAgent = {
-    type: { coding: [CLIENT_AGENT_TYPE] },
+    type: { coding: [{ ...CLIENT_AGENT_TYPE }] },
     who: { identifier: { system: CLIENT_ID_SYSTEM, value: p.clientId } },
     requestor: false,
     ...(p.sourceAddress ? { network: { address: p.sourceAddress, type: NETWORK_IP_ADDRESS } } : {}),
   };
   const server: AuditEventAgent = {
-    type: { coding: [SERVER_AGENT_TYPE] },
+    type: { coding: [{ ...SERVER_AGENT_TYPE }] },
     who: { identifier: { system: URI_SYSTEM, value: access.server.baseUrl }, display: access.server.name },
     requestor: false,
     network: { address: access.server.baseUrl, type: NETWORK_URI },
@@ -173,53 +200,51 @@ function commonParts(access: AuditedAccess): CommonParts {
 
   const head: CommonParts['head'] = {
     ...(extension ? { extension } : {}),
-    type: REST_EVENT_TYPE,
+    type: { ...REST_EVENT_TYPE },
     subtype,
     action: INTERACTION_ACTION[access.interaction as keyof typeof INTERACTION_ACTION],
     recorded: access.recorded,
     outcome: outcomeOf(access.status),
     ...(access.outcomeText ? { outcomeDesc: clip(access.outcomeText, MAX_OUTCOME_DESC) } : {}),
-    ...(purposes.length > 0 ? { purposeOfEvent: purposes } : {}),
+    ...(facts.purposes.length > 0 ? { purposeOfEvent: purposes() } : {}),
     agent: [user, client, server],
     source: {
       site: access.server.baseUrl,
       observer: { display: access.server.name },
-      type: [APPLICATION_SERVER_SOURCE],
+      type: [{ ...APPLICATION_SERVER_SOURCE }],
     },
   };
 
   const trailing: AuditEventEntity[] = [];
-  // The query entity for list/execute interactions (BALP Query) and for every failed request, so a
-  // refused read or write still records exactly what was asked.
-  // An empty raw request (a POST or GET on the base itself) has nothing to record beyond the subtype.
-  if ((QUERY_INTERACTIONS.has(access.interaction) || access.status >= 400) && access.rawRequest !== '') {
-    trailing.push({ type: QUERY_ENTITY.type, role: QUERY_ENTITY.role, description: access.rawRequest, query: base64(access.rawRequest) });
+  if (facts.query !== undefined) {
+    trailing.push({ type: { ...QUERY_ENTITY.type }, role: { ...QUERY_ENTITY.role }, description: access.rawRequest, query: facts.query });
   }
-  trailing.push({ type: REQUEST_ENTITY_TYPE, what: { identifier: { system: REQUEST_ID_SYSTEM, value: requestId(access) } } });
+  trailing.push({ type: { ...REQUEST_ENTITY_TYPE }, what: { identifier: { system: REQUEST_ID_SYSTEM, value: facts.requestId } } });
   return { head, trailing };
 }
 
-function eventFor(base: CommonParts, patient: string | undefined, resources: readonly AuditedResource[]): AuditEvent {
+function eventFor(access: AuditedAccess, facts: RequestFacts, patient: string | undefined, resources: readonly AuditedResource[]): AuditEvent {
+  const base = commonParts(access, facts);
   const entity: AuditEventEntity[] = [];
-  if (patient !== undefined) entity.push({ what: { reference: `Patient/${patient}` }, type: PATIENT_ENTITY.type, role: PATIENT_ENTITY.role });
+  if (patient !== undefined) {
+    entity.push({ what: { reference: `Patient/${patient}` }, type: { ...PATIENT_ENTITY.type }, role: { ...PATIENT_ENTITY.role } });
+  }
   for (const r of resources) {
     entity.push({
       what: { reference: r.reference },
-      type: DATA_ENTITY.type,
-      role: DATA_ENTITY.role,
-      ...(r.breakGlass ? { securityLabel: [BREAK_GLASS_LABEL] } : {}),
+      type: { ...DATA_ENTITY.type },
+      role: { ...DATA_ENTITY.role },
+      ...(r.breakGlass ? { securityLabel: [{ ...BREAK_GLASS_LABEL }] } : {}),
     });
   }
   entity.push(...base.trailing);
   const breakGlass = resources.some((r) => r.breakGlass);
-  const event: AuditEvent = {
+  return {
     resourceType: 'AuditEvent',
-    meta: { profile: [AUDIT_EVENT_PROFILE], ...(breakGlass ? { security: [BREAK_GLASS_LABEL] } : {}) },
+    meta: { profile: [AUDIT_EVENT_PROFILE], ...(breakGlass ? { security: [{ ...BREAK_GLASS_LABEL }] } : {}) },
     ...base.head,
     entity,
   };
-  // Events of one request share no objects with each other or with the frozen constants.
-  return cloneJson(event);
 }
 
 /** The correlation id of a request's events; see buildAuditEvents. Patients and resources are deliberately left out. */
