@@ -209,6 +209,18 @@ describe('embedded engine: index-driven search', () => {
     const withIds = { $and: [{ id: { $in: [obsId(0), obsId(6), 'no-such-id'] } }, ...codeAndCategory] };
     const { result } = await search({ filter: withIds, limit: 0, total: true });
     assert.equal(result.total, 2);
+    // The same when the `_id` list drives alone and only posting-decided clauses are left.
+    const idsAndConsent = { $and: [{ id: { $in: [obsId(0), obsId(6), 'no-such-id'] } }, consent] };
+    const counted = await search({ filter: idsAndConsent, limit: 10, total: true });
+    assert.equal(counted.result.total, 2);
+    assert.deepEqual(counted.result.resources.map((r) => r.id).sort(), [obsId(0), obsId(6)].sort());
+  });
+
+  it('a page driven by one exact candidate reads resources without decoding search documents, and still skips missing ids', async () => {
+    const { result, stats } = await search({ filter: { id: { $in: [obsId(3), 'no-such-id', obsId(9)] } }, limit: 10 });
+    assert.deepEqual(result.resources.map((r) => r.id), [obsId(3), obsId(9)].sort());
+    assert.equal(stats.documentsExamined, 2);
+    assert.ok(result.resources.every((r) => r.resource?.resourceType === 'Observation'));
   });
 
   it('name prefix + birthdate uses the closed date range', async () => {

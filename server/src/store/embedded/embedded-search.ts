@@ -4,7 +4,7 @@ import type { SearchQuery, SortKey, StoredDocument } from '../resource-store.js'
 import { checkPosition, compareSortValues, effectiveSort, sortValuesOf } from '../keyset.js';
 import { candidatesOf, type Candidate, type PostingRange } from './access-paths.js';
 import { candidateCursor, intersect, streamable, type CursorSource } from './id-cursors.js';
-import { conjunctsOf, splitFilter, type FilterSplit } from './posting-predicate.js';
+import { conjunctsOf, splitFilter, type FilterSplit, type PostingPredicate } from './posting-predicate.js';
 import type { PostingLookup } from './posting-memory.js';
 import { STRING_END, type PostingKey } from './postings.js';
 
@@ -100,16 +100,26 @@ export function matchesById(src: SearchSources, type: string, id: string, filter
  * How the documents to examine are found: the intersection of every exact-value candidate,
  * streamed in id order (`streams`), or the smallest range candidate (`set`), or a type scan.
  */
-type Driver = { kind: 'streams'; candidates: Candidate[] } | { kind: 'set'; candidate: Candidate } | undefined;
+type Driver = { kind: 'streams'; candidates: PlannedCandidate[] } | { kind: 'set'; candidate: PlannedCandidate } | undefined;
+
+/** A candidate with the top-level conjunct it came from, and whether it holds exactly that conjunct's matches. */
+type PlannedCandidate = Candidate & { conjunct: number; covers: boolean };
 
 class SearchRun {
   plan = 'scan';
   postingsRead = 0;
   examined = 0;
   private readonly type: string;
-  private readonly matcher: Query;
-  private readonly valueSets: readonly ValueSetTest[];
   private readonly split: FilterSplit;
+  // What is left to check per document once the driver is chosen (narrowTo): the driver's
+  // own conjuncts hold for every id it yields and are not checked again.
+  private preds: readonly PostingPredicate[] = [];
+  private guaranteedBy: PlannedCandidate[] = [];
+  private rest: Record<string, unknown> = {};
+  private matcher: Query | undefined;
+  private valueSets: readonly ValueSetTest[] = [];
+  /** The rest needs the decoded search document (else `test` passes every document). */
+  private testsDocs = true;
   private readonly skip: number;
   private readonly limit: number;
   private readonly cursorSource: CursorSource;
@@ -121,9 +131,6 @@ class SearchRun {
   ) {
     this.type = query.resourceType;
     this.split = splitFilter(query.filter);
-    const { sets, rest } = splitValueSets(this.split.rest);
-    this.valueSets = sets;
-    this.matcher = new Query({ $and: [{ deleted: false }, rest] });
     this.skip = Math.max(0, query.skip ?? 0);
     this.limit = Math.max(0, query.limit);
     this.cursorSource = { postings: src.postings, has: src.has, type: this.type, onRead: () => this.postingsRead++ };
@@ -133,6 +140,7 @@ class SearchRun {
     const candidates = this.candidates();
     const exact = candidates.length === 1 && candidates[0]!.exact ? candidates[0] : undefined;
     const driver = this.chooseDriver(candidates);
+    this.narrowTo(driver);
     const byId = this.sort.length === 1 && this.sort[0]![0] === 'id';
     const streaming = byId && driver?.kind !== 'set';
     this.plan = describePlan(driver, streaming);
@@ -145,11 +153,37 @@ class SearchRun {
    * The filter's candidates (as candidatesOf gives them), each marked when the posting
    * predicates check its conjunct for every document anyway.
    */
-  private candidates(): Candidate[] {
+  private candidates(): PlannedCandidate[] {
     const { conjuncts } = this.split;
-    return conjuncts.flatMap(({ doc, decided }) =>
-      candidatesOf(doc).map((c) => ({ ...c, exact: c.exact && conjuncts.length === 1, ...(decided ? { checked: true } : {}) })),
+    return conjuncts.flatMap(({ doc, decided }, conjunct) =>
+      candidatesOf(doc).map((c) => ({ ...c, exact: c.exact && conjuncts.length === 1, conjunct, covers: c.exact, ...(decided ? { checked: true } : {}) })),
     );
+  }
+
+  /**
+   * Drops from the per-document checks the conjuncts the driver guarantees: a candidate that
+   * holds exactly its conjunct's matches (`patient=X`, a batch of patients) and that yields
+   * every id the search examines — the driver's only candidate, or one the intersection never
+   * drops (it drops only lists whose conjunct is checked per document anyway).
+   */
+  private narrowTo(driver: Driver): void {
+    const used = !driver ? [] : driver.kind === 'streams' ? driver.candidates : [driver.candidate];
+    const guaranteed = new Set<number>();
+    for (const c of used) if (c.covers && (used.length === 1 || !c.checked)) guaranteed.add(c.conjunct);
+    this.guaranteedBy = used.filter((c) => guaranteed.has(c.conjunct));
+    const preds: PostingPredicate[] = [];
+    const rest: Record<string, unknown>[] = [];
+    this.split.conjuncts.forEach(({ doc, decided }, i) => {
+      if (guaranteed.has(i)) return;
+      if (decided) preds.push(this.split.decidable[this.split.conjuncts.slice(0, i).filter((c) => c.decided).length]!);
+      else rest.push(doc);
+    });
+    this.preds = preds;
+    this.rest = rest.length === 0 ? {} : rest.length === 1 ? rest[0]! : { $and: rest };
+    const { sets, rest: left } = splitValueSets(this.rest);
+    this.valueSets = sets;
+    this.testsDocs = sets.length > 0 || Object.keys(left).length > 0;
+    this.matcher = this.testsDocs ? new Query({ $and: [{ deleted: false }, left] }) : undefined;
   }
 
   /**
@@ -157,7 +191,7 @@ class SearchRun {
    * others' sizes). Without any, the smallest range candidate drives, found by counting each
    * under a cap that grows only until one is known to be smallest.
    */
-  private chooseDriver(candidates: Candidate[]): Driver {
+  private chooseDriver(candidates: PlannedCandidate[]): Driver {
     const streams = candidates.filter(streamable);
     if (streams.length > 0) {
       // A small range (a date `eq`, a rare prefix) beats a common code: a cheap look first.
@@ -274,18 +308,19 @@ class SearchRun {
    * With nothing left, the candidates are the driver's (the filter's narrowest sets).
    */
   private countDecidable(driver: Driver): number | undefined {
-    const rest = this.split.rest;
+    const rest = this.rest;
     let ids: Iterable<string>;
     if (Object.keys(rest).length === 0) {
       ids = !driver
         ? this.src.searchDocs.getKeys({ start: [this.type, ''], end: [this.type, STRING_END] }).map((k) => k[1])
         : driver.kind === 'streams'
-          ? this.streamIds(driver.candidates, 1, undefined)
+          ? this.existingOnly(driver.candidates, this.streamIds(driver.candidates, 1, undefined))
           : this.existingIdsOf(driver.candidate);
     } else {
       // Each remaining conjunct must be exactly one candidate set on its own (`code=X` and a
       // scope's `category=Y`): then their intersection is the rest's matches, no decode needed.
-      const exact: Candidate[] = [];
+      // The conjuncts the driver guarantees were taken out of the rest: their sets join in.
+      const exact: Candidate[] = [...this.guaranteedBy];
       for (const conjunct of conjunctsOf(rest)) {
         const cs = candidatesOf(conjunct);
         if (cs.length !== 1 || !cs[0]!.exact) return undefined;
@@ -293,14 +328,17 @@ class SearchRun {
       }
       if (exact.length === 1) ids = this.existingIdsOf(exact[0]!);
       else if (exact.every(streamable)) {
-        const streamed = this.streamIds(exact, 1, undefined);
-        // Postings exist only for stored documents; `_id` values given in the query may not.
-        ids = exact.some((c) => c.ids) ? filterIter(streamed, (id) => this.src.searchDocs.doesExist([this.type, id])) : streamed;
+        ids = this.existingOnly(exact, this.streamIds(exact, 1, undefined));
       } else return undefined;
     }
     let n = 0;
     for (const id of ids) if (this.passes(id)) n++;
     return n;
+  }
+
+  /** Postings exist only for stored documents; `_id` values given in the query may not. */
+  private existingOnly(candidates: Candidate[], ids: Iterable<string>): Iterable<string> {
+    return candidates.some((c) => c.ids) ? filterIter(ids, (id) => this.src.searchDocs.doesExist([this.type, id])) : ids;
   }
 
   /** A candidate's ids, those given as `_id` values only when the document exists. */
@@ -318,7 +356,7 @@ class SearchRun {
 
   /** The posting predicates for one document, by key lookups (each value looked up once). */
   private passes(id: string): boolean {
-    const preds = this.split.decidable;
+    const preds = this.preds;
     if (preds.length === 0) return true;
     const seen = new Map<string, boolean>();
     const has = (path: string, value: string | number): boolean => {
@@ -337,6 +375,7 @@ class SearchRun {
 
   private test(doc: SearchDoc): boolean {
     this.examined++;
+    if (!this.matcher) return true;
     for (const t of this.valueSets) if (!t(doc)) return false;
     return this.matcher.test(doc as unknown as Record<string, unknown>);
   }
@@ -366,8 +405,15 @@ class SearchRun {
   }
 
   private *docsOf(ids: Iterable<string>): Iterable<SearchDoc> {
+    // Nothing left to evaluate and nothing the caller reads from the search document but its
+    // id (the store reads the resource itself): the document is not decoded.
+    const stub = !this.testsDocs && !this.query.idsOnly && !this.query.indexFields && this.sort.length === 1 && this.sort[0]![0] === 'id';
     for (const id of ids) {
       if (!this.passes(id)) continue;
+      if (stub) {
+        if (this.src.searchDocs.doesExist([this.type, id])) yield { resourceType: this.type, id } as SearchDoc;
+        continue;
+      }
       const doc = this.src.searchDocs.get([this.type, id]);
       if (doc) yield doc;
     }
@@ -375,7 +421,7 @@ class SearchRun {
 
   /** The type's search documents in id order, strictly after `afterId`. */
   private *typeInOrder(afterId: string | undefined, dir: 1 | -1): Iterable<SearchDoc> {
-    if (this.split.decidable.length > 0) {
+    if (this.preds.length > 0) {
       yield* this.docsOf(this.typeIdsInOrder(afterId, dir));
       return;
     }

@@ -37,7 +37,8 @@ export interface StagedChanges {
 }
 
 export class PostingMemory {
-  private readonly sets = new Map<string, Set<string>>();
+  // type → path → value → ids: nested maps, so a lookup builds no key string.
+  private readonly sets = new Map<string, Map<string, Map<PostingValue, Set<string>>>>();
   private readonly pending = new Map<string, number>();
   private readonly queue: StagedChanges[] = [];
   private entries = 0;
@@ -70,7 +71,7 @@ export class PostingMemory {
    */
   has(type: string, path: string, value: PostingValue, id: string): boolean | undefined {
     if (this.pending.size > 0 && this.pending.has(docKey(type, id))) return undefined;
-    return this.sets.get(setKey(type, path, value))?.has(id) ?? false;
+    return this.sets.get(type)?.get(path)?.get(value)?.has(id) ?? false;
   }
 
   /** Opens the staging of one commit; call from inside its write callback. */
@@ -108,9 +109,12 @@ export class PostingMemory {
   }
 
   private add(type: string, path: string, value: PostingValue, id: string): void {
-    const k = setKey(type, path, value);
-    let set = this.sets.get(k);
-    if (!set) this.sets.set(k, (set = new Set()));
+    let paths = this.sets.get(type);
+    if (!paths) this.sets.set(type, (paths = new Map()));
+    let values = paths.get(path);
+    if (!values) paths.set(path, (values = new Map()));
+    let set = values.get(value);
+    if (!set) values.set(value, (set = new Set()));
     if (!set.has(id)) {
       set.add(id);
       this.entries++;
@@ -118,11 +122,11 @@ export class PostingMemory {
   }
 
   private remove(type: string, path: string, value: PostingValue, id: string): void {
-    const k = setKey(type, path, value);
-    const set = this.sets.get(k);
+    const values = this.sets.get(type)?.get(path);
+    const set = values?.get(value);
     if (!set?.delete(id)) return;
     this.entries--;
-    if (set.size === 0) this.sets.delete(k);
+    if (set.size === 0) values!.delete(value);
   }
 }
 
@@ -139,8 +143,6 @@ export function postingLookup(postings: Database<null, PostingKey>, memory: Post
   };
 }
 
-// The type tag keeps 1 and "1" apart.
-const setKey = (type: string, path: string, value: PostingValue): string => `${type}\u0000${path}\u0000${typeof value === 'number' ? 'n' : 's'}${value}`;
 const docKey = (type: string, id: string): string => `${type}\u0000${id}`;
 
 /** The distinct resource types that have postings, by skipping from one type to the next. */
