@@ -40,6 +40,10 @@ export interface SearchSources {
   postings: Database<null, PostingKey>;
   /** Whether a document carries a posting (posting-memory.ts: from memory for the hot paths). */
   has: PostingLookup;
+  /** How many documents carry a posting, when it is held in memory (a hash lookup); else undefined. */
+  memoryCount?: (type: string, path: string, value: string | number) => number | undefined;
+  /** Whether a path's postings are held in memory. */
+  inMemory?: (path: string) => boolean;
 }
 
 /** What one search did; reported to an observer so tests can tell index use from a scan. */
@@ -64,6 +68,10 @@ const CAP_GROWTH = 8;
 const LAST_CAP = 1 << 16;
 /** A range candidate under this size drives even when exact values could be intersected. */
 const SMALL_SET = 128;
+/** A list held in memory leads an intersection only when this many times sparser than the others. */
+const SPARSE_FACTOR = 8;
+/** Postings counted at most to find out whether it is (8 × 512 documents). */
+const SPARSE_LOOK = 4096;
 
 export function runSearch(src: SearchSources, query: SearchQuery, observe?: (s: SearchStats) => void): SearchOutcome {
   const sort = effectiveSort(query.sort);
@@ -204,6 +212,7 @@ class SearchRun {
       if (streams.length > 1) {
         const short = streams.find((c) => this.sizeOf(c, SMALL_SET) < SMALL_SET);
         if (short) return { kind: 'streams', candidates: [short] };
+        return { kind: 'streams', candidates: this.withoutDenseInMemory(streams) };
       }
       return { kind: 'streams', candidates: streams };
     }
@@ -221,6 +230,39 @@ class SearchRun {
       }
       if (bestSize < cap || cap >= LAST_CAP) return { kind: 'set', candidate: candidates[best]! };
     }
+  }
+
+  /**
+   * A list held in memory whose conjunct is checked per document anyway (a consent clause's)
+   * costs a hash lookup per document there, but LMDB steps when it is walked in the
+   * intersection: where it is dense next to another list (a research opt-in most documents
+   * carry, next to one code) it only adds steps, and it is left out. It stays only where it is
+   * much sparser than every other list (few opt-ins): then leading with it saves reads.
+   */
+  private withoutDenseInMemory(streams: PlannedCandidate[]): PlannedCandidate[] {
+    const sizes = streams.map((c) => this.memorySizeOf(c));
+    const others = streams.filter((_, i) => sizes[i] === undefined);
+    if (others.length === 0) return streams;
+    return streams.filter((c, i) => {
+      const size = sizes[i];
+      if (size === undefined) return true;
+      // Counting the others costs reads too: only a small list is worth the look.
+      const sparse = SPARSE_FACTOR * size;
+      return sparse <= SPARSE_LOOK && others.every((o) => this.sizeOf(o, sparse) >= sparse);
+    });
+  }
+
+  /** A checked candidate's size from memory, when all its values are held there. */
+  private memorySizeOf(c: PlannedCandidate): number | undefined {
+    if (!c.checked || c.ids || c.ranges.length === 0 || !this.src.memoryCount) return undefined;
+    let n = 0;
+    for (const r of c.ranges) {
+      if (r.kind !== 'eq') return undefined;
+      const k = this.src.memoryCount(this.type, r.path, r.value);
+      if (k === undefined) return undefined;
+      n += k;
+    }
+    return n;
   }
 
   /** Postings (plus ids) of a candidate, counted up to `cap`. */
@@ -358,10 +400,13 @@ class SearchRun {
   private passes(id: string): boolean {
     const preds = this.preds;
     if (preds.length === 0) return true;
-    const seen = new Map<string, boolean>();
+    // LMDB answers are remembered for the document (a clause may ask twice); memory answers
+    // cost less than the remembering.
+    let seen: Map<string, boolean> | undefined;
     const has = (path: string, value: string | number): boolean => {
+      if (this.src.inMemory?.(path)) return this.src.has(this.type, path, value, id);
       const k = `${path}\u0000${value}`;
-      let v = seen.get(k);
+      let v = (seen ??= new Map()).get(k);
       if (v === undefined) {
         this.postingsRead++;
         v = this.src.has(this.type, path, value, id);

@@ -224,8 +224,18 @@ class EmbeddedStore implements ResourceStore {
     return hit;
   }
 
+  private sourcesCache: SearchSources | undefined;
+
   private sources(): SearchSources {
-    return { searchDocs: this.searchDocs, postings: this.postings, has: this.has };
+    const memory = this.memory;
+    return (this.sourcesCache ??= {
+      searchDocs: this.searchDocs,
+      postings: this.postings,
+      has: this.has,
+      ...(memory
+        ? { memoryCount: (type: string, path: string, value: string | number) => memory.count(type, path, value), inMemory: (path: string) => memory.isHot(path) }
+        : {}),
+    });
   }
 
   async history(query: HistoryQuery): Promise<HistoryResult> {

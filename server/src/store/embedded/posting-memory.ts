@@ -74,6 +74,12 @@ export class PostingMemory {
     return this.sets.get(type)?.get(path)?.get(value)?.has(id) ?? false;
   }
 
+  /** How many documents of the type carry the value (for planning), or undefined when the path is not hot. */
+  count(type: string, path: string, value: PostingValue): number | undefined {
+    if (!this.paths.has(path)) return undefined;
+    return this.sets.get(type)?.get(path)?.get(value)?.size ?? 0;
+  }
+
   /** Opens the staging of one commit; call from inside its write callback. */
   stage(): StagedChanges {
     const s: StagedChanges = { changes: [], state: 'open' };
