@@ -302,8 +302,16 @@ export class MerkleLog {
       for (const [level, index, hash] of nodes) env.nodes.put([level, index], hash);
       env.meta.put('size', end);
     });
+    // The key index (its own environment, no fsync) is written beside the log's transaction,
+    // not after it: lmdb-js resolves `committed` only once the transaction is flushed, so
+    // chaining the index's commit behind it put one more write-thread round trip on every
+    // append's path. Its entries past the durable size are never
+    // returned (leafIndicesOf filters them), and a failed log write stops the log; an index
+    // that got ahead of the log is rebuilt at the next open (indexedUpTo > size).
+    const indexed = this.keyIndex.add(keyEntries, end);
+    indexed.catch(() => undefined);
     return committed.then(async () => {
-      await Promise.all([env.root.flushed, this.keyIndex.add(keyEntries, end)]);
+      await Promise.all([env.root.flushed, indexed]);
       return { end, root, indices };
     });
   }
