@@ -64,6 +64,8 @@ interface Measure {
   /** Anonymous memory (heap, buffers): RSS without the store's memory-mapped file pages. */
   anonBeforeMb: number;
   anonPeakMb: number;
+  /** After a full collection at the end of the job (only when run with --expose-gc). */
+  anonAfterGcMb?: number;
 }
 
 const RESEARCH = principalFromClaims({
@@ -141,6 +143,11 @@ async function runSide(side: Side, source: string, work: string, batch: number):
     clearInterval(sampler);
     peak = Math.max(peak, process.memoryUsage().rss);
     anonPeak = Math.max(anonPeak, anonymousBytes());
+    let anonAfterGc: number | undefined;
+    if (global.gc) {
+      global.gc();
+      anonAfterGc = anonymousBytes();
+    }
     const view = deps.exports.view(RESEARCH, job.id);
     if (view.state !== 'completed') throw new Error(`the ${side.name} job ended ${view.state}`);
     const files = view.job.output ?? [];
@@ -152,6 +159,7 @@ async function runSide(side: Side, source: string, work: string, batch: number):
       rssPeakMb: peak / 2 ** 20,
       anonBeforeMb: anonBefore / 2 ** 20,
       anonPeakMb: anonPeak / 2 ** 20,
+      ...(anonAfterGc !== undefined ? { anonAfterGcMb: anonAfterGc / 2 ** 20 } : {}),
     };
   } finally {
     await deps.close();
@@ -209,6 +217,9 @@ export async function runExportBench(): Promise<void> {
     `filtered resources/s: ${fmt(rate(f))} (target >= 20,000: ${rate(f) >= 20_000 ? 'met' : 'MISSED'})`,
     `peak growth during the filtered job: anonymous memory ${fmt(f.anonPeakMb - f.anonBeforeMb)} MB (${fmt(f.anonBeforeMb)} → ${fmt(f.anonPeakMb)}; unfiltered ${fmt(u.anonPeakMb - u.anonBeforeMb)} MB) — flat memory: it must not scale with the patients;`,
     `  RSS ${fmt(f.rssPeakMb - f.rssBeforeMb)} MB, which also counts the store's memory-mapped pages the job reads (file cache, reclaimable)`,
+    f.anonAfterGcMb !== undefined
+      ? `  after a full collection at the end: anonymous memory ${fmt(f.anonAfterGcMb - f.anonBeforeMb)} MB above the start (filtered), ${fmt((u.anonAfterGcMb ?? 0) - u.anonBeforeMb)} MB (unfiltered)`
+      : '  (run with node --expose-gc to also see the memory left after a full collection)',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
