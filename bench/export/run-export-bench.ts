@@ -66,6 +66,9 @@ interface Measure {
   anonPeakMb: number;
   /** After a full collection at the end of the job (only when run with --expose-gc). */
   anonAfterGcMb?: number;
+  /** V8 heap in use before the job and after that collection: objects the job left behind. */
+  heapBeforeMb: number;
+  heapAfterGcMb?: number;
 }
 
 const RESEARCH = principalFromClaims({
@@ -124,6 +127,7 @@ async function runSide(side: Side, source: string, work: string, batch: number):
     const rssBefore = process.memoryUsage().rss;
     let peak = rssBefore;
     const anonBefore = anonymousBytes();
+    const heapBefore = process.memoryUsage().heapUsed;
     let anonPeak = anonBefore;
     const sampler = setInterval(() => {
       peak = Math.max(peak, process.memoryUsage().rss);
@@ -144,9 +148,11 @@ async function runSide(side: Side, source: string, work: string, batch: number):
     peak = Math.max(peak, process.memoryUsage().rss);
     anonPeak = Math.max(anonPeak, anonymousBytes());
     let anonAfterGc: number | undefined;
+    let heapAfterGc: number | undefined;
     if (global.gc) {
       global.gc();
       anonAfterGc = anonymousBytes();
+      heapAfterGc = process.memoryUsage().heapUsed;
     }
     const view = deps.exports.view(RESEARCH, job.id);
     if (view.state !== 'completed') throw new Error(`the ${side.name} job ended ${view.state}`);
@@ -159,7 +165,9 @@ async function runSide(side: Side, source: string, work: string, batch: number):
       rssPeakMb: peak / 2 ** 20,
       anonBeforeMb: anonBefore / 2 ** 20,
       anonPeakMb: anonPeak / 2 ** 20,
+      heapBeforeMb: heapBefore / 2 ** 20,
       ...(anonAfterGc !== undefined ? { anonAfterGcMb: anonAfterGc / 2 ** 20 } : {}),
+      ...(heapAfterGc !== undefined ? { heapAfterGcMb: heapAfterGc / 2 ** 20 } : {}),
     };
   } finally {
     await deps.close();
@@ -218,7 +226,7 @@ export async function runExportBench(): Promise<void> {
     `peak growth during the filtered job: anonymous memory ${fmt(f.anonPeakMb - f.anonBeforeMb)} MB (${fmt(f.anonBeforeMb)} → ${fmt(f.anonPeakMb)}; unfiltered ${fmt(u.anonPeakMb - u.anonBeforeMb)} MB) — flat memory: it must not scale with the patients;`,
     `  RSS ${fmt(f.rssPeakMb - f.rssBeforeMb)} MB, which also counts the store's memory-mapped pages the job reads (file cache, reclaimable)`,
     f.anonAfterGcMb !== undefined
-      ? `  after a full collection at the end: anonymous memory ${fmt(f.anonAfterGcMb - f.anonBeforeMb)} MB above the start (filtered), ${fmt((u.anonAfterGcMb ?? 0) - u.anonBeforeMb)} MB (unfiltered)`
+      ? `  after a full collection at the end: anonymous memory ${fmt(f.anonAfterGcMb - f.anonBeforeMb)} MB above the start (filtered), ${fmt((u.anonAfterGcMb ?? 0) - u.anonBeforeMb)} MB (unfiltered); V8 heap in use ${fmt((f.heapAfterGcMb ?? 0) - f.heapBeforeMb)} MB above the start (filtered), ${fmt((u.heapAfterGcMb ?? 0) - u.heapBeforeMb)} MB (unfiltered)`
       : '  (run with node --expose-gc to also see the memory left after a full collection)',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
