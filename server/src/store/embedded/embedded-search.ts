@@ -181,9 +181,9 @@ class SearchRun {
     this.guaranteedBy = used.filter((c) => guaranteed.has(c.conjunct));
     const preds: PostingPredicate[] = [];
     const rest: Record<string, unknown>[] = [];
-    this.split.conjuncts.forEach(({ doc, decided }, i) => {
+    this.split.conjuncts.forEach(({ doc, predicate }, i) => {
       if (guaranteed.has(i)) return;
-      if (decided) preds.push(this.split.decidable[this.split.conjuncts.slice(0, i).filter((c) => c.decided).length]!);
+      if (predicate) preds.push(predicate);
       else rest.push(doc);
     });
     this.preds = preds;

@@ -23,8 +23,8 @@ export interface FilterSplit {
   readonly decidable: readonly PostingPredicate[];
   /** The remaining conjuncts as one query document (`{}` when nothing is left). */
   readonly rest: Record<string, unknown>;
-  /** Every top-level conjunct, and whether `decidable` answers it. */
-  readonly conjuncts: readonly { readonly doc: Record<string, unknown>; readonly decided: boolean }[];
+  /** Every top-level conjunct, and whether `decidable` answers it (with the predicate that does). */
+  readonly conjuncts: readonly { readonly doc: Record<string, unknown>; readonly decided: boolean; readonly predicate?: PostingPredicate }[];
 }
 
 type Doc = Record<string, unknown>;
@@ -39,12 +39,12 @@ const MAX_LOOKED_UP_VALUES = 16;
 export function splitFilter(filter: Doc): FilterSplit {
   const decidable: PostingPredicate[] = [];
   const rest: Doc[] = [];
-  const conjuncts: { doc: Doc; decided: boolean }[] = [];
+  const conjuncts: { doc: Doc; decided: boolean; predicate?: PostingPredicate }[] = [];
   for (const conjunct of conjunctsOf(filter)) {
     const p = compile(conjunct);
     if (p) decidable.push(p);
     else rest.push(conjunct);
-    conjuncts.push({ doc: conjunct, decided: p !== undefined });
+    conjuncts.push(p ? { doc: conjunct, decided: true, predicate: p } : { doc: conjunct, decided: false });
   }
   return { decidable, rest: rest.length === 0 ? {} : rest.length === 1 ? (rest[0] as Doc) : { $and: rest }, conjuncts };
 }
