@@ -11,6 +11,7 @@ import { LedgeredStore } from '../../server/src/ledger/ledgered-store.js';
 import { versionKey } from '../../server/src/ledger/leaf-record.js';
 import { VersionLog } from '../../server/src/ledger/version-log.js';
 import { createEmbeddedStore } from '../../server/src/store/embedded/embedded-store.js';
+import { killAfterAcks } from '../helpers/kill-after-acks.js';
 
 /**
  * What an audited response waits for: the AuditEvent's store commit and its leaf's log append
@@ -144,34 +145,14 @@ async function openAll(dir: string) {
   return { store, log };
 }
 
-function runAndKill(dir: string, atLeast: number): Promise<string[]> {
-  const file = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, ['--import', 'tsx', file], { env: { ...process.env, [CHILD_ENV]: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function runAndKill(dir: string, atLeast: number): Promise<string[]> {
   const acked: string[] = [];
-  let buffer = '';
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`child acknowledged only ${acked.length} commits in 60 s: ${stderr}`));
-    }, 60_000);
-    child.stdout.on('data', (d: Buffer) => {
-      buffer += d.toString();
-      const lines = buffer.split('\n');
-      buffer = lines.pop() ?? '';
-      for (const line of lines) {
-        const [tag, id] = line.split(' ');
-        if (tag === 'ack' && id) acked.push(id);
-      }
-      if (acked.length >= atLeast && child.exitCode === null && !child.killed) child.kill('SIGKILL');
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (signal === 'SIGKILL' && acked.length >= atLeast) resolve(acked);
-      else reject(new Error(`child exited with ${code ?? signal} after ${acked.length} acks: ${stderr}`));
-    });
-  });
+  const onLine = (line: string): void => {
+    const [tag, id] = line.split(' ');
+    if (tag === 'ack' && id) acked.push(id);
+  };
+  await killAfterAcks(fileURLToPath(import.meta.url), { [CHILD_ENV]: dir }, onLine, () => acked.length, atLeast);
+  return acked;
 }
 
 /** Commits AuditEvents through LedgeredStore (store commit, then leaf), printing each id once acknowledged. */

@@ -11,6 +11,7 @@ import { MerkleLog } from '../../ledger-adapter/src/log/merkle-log.js';
 import { leafHashOf, newSalt } from '../../ledger-adapter/src/merkle/leaf.js';
 import { MemoryTree } from '../../ledger-adapter/src/merkle/memory-tree.js';
 import { verifyConsistency, verifyInclusion } from '../../ledger-adapter/src/merkle/proofs.js';
+import { killAfterAcks } from '../helpers/kill-after-acks.js';
 
 /**
  * Crash safety: a child process appends (8 concurrent writers) and signs checkpoints, printing
@@ -85,37 +86,14 @@ function fullyVerify(log: MerkleLog, verifierKey: string): void {
 }
 
 /** Runs the child until it has acknowledged at least `atLeast` appends, then SIGKILLs it. */
-function runAndKill(dir: string, round: number, atLeast: number): Promise<Map<number, string>> {
-  const file = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, ['--import', 'tsx', file], {
-    env: { ...process.env, [CHILD_ENV]: dir, CRASH_ROUND: String(round) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+async function runAndKill(dir: string, round: number, atLeast: number): Promise<Map<number, string>> {
   const acked = new Map<number, string>();
-  let buffer = '';
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`child acknowledged only ${acked.size} appends in 60 s: ${stderr}`));
-    }, 60_000);
-    child.stdout.on('data', (d: Buffer) => {
-      buffer += d.toString();
-      const lines = buffer.split('\n');
-      buffer = lines.pop() ?? '';
-      for (const line of lines) {
-        const [tag, index, key] = line.split(' ');
-        if (tag === 'ack') acked.set(Number(index), key);
-      }
-      if (acked.size >= atLeast && child.exitCode === null && !child.killed) child.kill('SIGKILL');
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (signal === 'SIGKILL' && acked.size >= atLeast) resolve(acked);
-      else reject(new Error(`child exited with ${code ?? signal} after ${acked.size} acks: ${stderr}`));
-    });
-  });
+  const onLine = (line: string): void => {
+    const [tag, index, key] = line.split(' ');
+    if (tag === 'ack') acked.set(Number(index), key as string);
+  };
+  await killAfterAcks(fileURLToPath(import.meta.url), { [CHILD_ENV]: dir, CRASH_ROUND: String(round) }, onLine, () => acked.size, atLeast);
+  return acked;
 }
 
 async function runChild(dir: string): Promise<void> {
