@@ -219,6 +219,17 @@ describe('Bulk Data $export', () => {
       manifest.output.map((o: any) => o.type),
       ['Patient'],
     );
+    // Malformed bodies are 400 OperationOutcomes, never a 500.
+    for (const body of [{ resourceType: 'Parameters', parameter: {} }, { resourceType: 'Parameters', parameter: [null] }, { resourceType: 'Parameters', parameter: ['x'] }, [1], { resourceType: 'Patient' }]) {
+      const bad = await request(f.t.rawApp)
+        .post('/fhir/Patient/$export')
+        .set('Authorization', research)
+        .set('Prefer', 'respond-async')
+        .set('Content-Type', 'application/fhir+json')
+        .send(body);
+      assert.equal(bad.status, 400, JSON.stringify(body));
+      assert.equal((bad.body as { resourceType?: string }).resourceType, 'OperationOutcome');
+    }
   });
 
   it('DELETE cancels a job and removes it: its status is 404 afterwards', async () => {

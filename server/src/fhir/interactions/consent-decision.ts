@@ -1,6 +1,7 @@
 import type { Coding, Parameters, ParametersParameter } from '@medplum/fhirtypes';
 import { PURPOSE_OF_USE_SYSTEM } from '../../auth/purpose-of-use.js';
 import { CATEGORY_SYSTEM, DATA_CATEGORIES, isDataCategory, type DataCategory } from '../../consent/data-categories.js';
+import { parameterEntries } from '../parameters-body.js';
 import { ANYONE_ELSE, decide, type Decision, type Requester } from '../../consent/evaluate-consent.js';
 import { categoryQuestion, explainCategory, type Explanation, type Outcome } from '../../consent/explain-consent.js';
 import { ACTOR_TYPES } from '../../consent/parse-consent.js';
@@ -108,9 +109,7 @@ function parseArgs(req: FhirRequest, baseUrl: string, isResourceType: (t: string
     for (const v of values) for (const text of v.split(',')) raw.push({ name, text: text.trim() });
   }
   if (req.method === 'POST' && req.body !== undefined) {
-    const body = req.body as Parameters;
-    if (body === null || typeof body !== 'object' || body.resourceType !== 'Parameters') throw bad('The body of a POST $consent-decision must be a Parameters resource');
-    for (const p of body.parameter ?? []) {
+    for (const p of parameterEntries(req.body, '$consent-decision')) {
       if (!NAMES.has(p.name)) throw unknown(p.name);
       const text = p.valueCode ?? p.valueString ?? p.valueUri ?? p.valueReference?.reference ?? p.valueCoding?.code;
       if (typeof text !== 'string') throw bad(`Parameter '${p.name}' needs a valueCode, valueString, valueCoding or valueReference`, p.name);

@@ -89,10 +89,6 @@ export class ExportJobs {
     this.wiring = wiring;
   }
 
-  get canResolveCohorts(): boolean {
-    return this.deps.resolveCohort !== undefined;
-  }
-
   /** Whether this client's exports are always de-identified (EXPORT_DEIDENTIFY_CLIENTS). */
   alwaysDeidentifies(clientId: string): boolean {
     return this.deps.config.deidentifyClients.includes(clientId);
@@ -274,7 +270,7 @@ export class ExportJobs {
       }
       const text = err instanceof FhirError ? err.message : 'The export failed because of an internal error';
       this.deps.logger.error({ err, job: id }, 'export job failed');
-      rmSync(dir, { recursive: true, force: true });
+      // A failed job keeps no partial files: its directory is emptied.
       this.jobs.filesDir(id, true);
       const failed: JobRecord = { ...job, state: 'failed', completedAt: this.deps.now(), failure: text };
       this.jobs.save(failed);

@@ -1,7 +1,7 @@
-import type { Parameters } from '@medplum/fhirtypes';
 import { inPatientCompartment } from '../../auth/compartment.js';
 import type { Definitions } from '../../fhir/definitions.js';
 import type { FhirRequest } from '../../fhir/fhir-request.js';
+import { parameterEntries } from '../../fhir/parameters-body.js';
 import { FhirError } from '../../fhir/outcomes.js';
 import { queryParams } from '../../fhir/query-params.js';
 
@@ -42,12 +42,8 @@ const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2
 export function kickOffParameters(req: FhirRequest): Record<string, string[]> {
   const out = queryParams(Object.entries(req.query).flatMap(([k, vs]) => vs.map((v): [string, string] => [k, v])));
   if (req.method !== 'POST' || req.body === undefined) return out;
-  const body = req.body as Partial<Parameters>;
-  if (body === null || typeof body !== 'object' || body.resourceType !== 'Parameters') {
-    throw new FhirError('bad-request', 'The body of a POST $export must be a Parameters resource');
-  }
   const pairs: [string, string][] = [];
-  for (const p of body.parameter ?? []) {
+  for (const p of parameterEntries(req.body, '$export')) {
     const name = p.name;
     if (typeof name !== 'string') throw new FhirError('bad-request', 'Every parameter needs a name', 'Parameters.parameter.name');
     const value = p.valueString ?? p.valueInstant ?? p.valueDateTime ?? p.valueCode ?? p.valueUri ?? p.valueUrl ?? p.valueCanonical ?? (p.valueBoolean !== undefined ? String(p.valueBoolean) : undefined) ?? p.valueReference?.reference;
