@@ -10,6 +10,7 @@ import { historyContract } from './resource-store/history.js';
 import { scanAndReindexContract } from './resource-store/scan-and-reindex.js';
 import { concurrencyContract } from './resource-store/concurrency.js';
 import { matchesCurrentContract } from './resource-store/matches-current.js';
+import { matchedOfContract } from './resource-store/matched-of.js';
 
 /**
  * The one behavioural contract of the ResourceStore port (server/src/store/resource-store.ts),
@@ -54,5 +55,6 @@ export function runResourceStoreContract(
     scanAndReindexContract(ctx);
     concurrencyContract(ctx);
     matchesCurrentContract(ctx);
+    matchedOfContract(ctx);
   });
 }

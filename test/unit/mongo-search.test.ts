@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { Query } from 'mingo';
 import { mongoSearchPlan } from '../../server/src/store/mongo/mongo-search.js';
 import { toSearchMatch, type CurrentDoc } from '../../server/src/store/mongo/mongo-documents.js';
+import { matchedValuesOf } from '../../server/src/store/matched-values.js';
 import { CURRENT_INDEXES } from '../../server/src/store/mongo/mongo-indexes.js';
 import { compareValues } from '../../server/src/store/keyset.js';
 import type { SearchQuery, SortKey } from '../../server/src/store/resource-store.js';
@@ -109,6 +110,15 @@ describe('toSearchMatch', () => {
     assert.deepEqual(hit.index, { code: [{ c: 'x' }] });
     assert.equal(hit.resource?.id, 'o1');
     assert.equal('idx' in hit, false);
+  });
+
+  it('with matchedOf, projects that idx field and reports the conjunct values the document holds', () => {
+    const q = { ...base, filter: { $and: [{ 'idx.subject': { $in: ['Patient/a', 'Patient/b', 'https://x/Patient/a'] } }] }, matchedOf: 'subject' };
+    assert.equal(mongoSearchPlan(q).projection['idx.subject'], 1);
+    const values = matchedValuesOf(q);
+    const hit = toSearchMatch({ ...doc, idx: { subject: ['https://x/Patient/a', 'Patient/c', 'Patient/a'] } }, q, values);
+    assert.deepEqual(hit.matched, ['Patient/a', 'https://x/Patient/a']);
+    assert.throws(() => matchedValuesOf({ ...base, filter: { 'idx.subject': { $regex: '^P' } }, matchedOf: 'subject' }), /matchedOf/);
   });
 
   it('drops the body for idsOnly', () => {

@@ -107,6 +107,14 @@ export interface SearchQuery {
   idsOnly?: boolean;
   /** idx fields (SearchParameter codes) to return with each match as `index`. */
   indexFields?: string[];
+  /**
+   * An idx field (SearchParameter code) that the filter holds, at its top level, to exact string
+   * values (`{'idx.subject': {$in: refs}}`, the conjunct of a Bulk Data patient batch): each
+   * match's `matched` lists which of those values it carries. Cheaper than `indexFields` where
+   * that is all the caller needs: the embedded engine answers from its postings without reading
+   * the match's search document. A filter without such a conjunct is a caller's error (thrown).
+   */
+  matchedOf?: string;
 }
 
 /** One search hit. */
@@ -115,6 +123,8 @@ export interface SearchMatch extends StoredVersion {
   sortValues: unknown[];
   /** The requested `indexFields`, when asked for. */
   index?: IndexValues;
+  /** With `matchedOf`: the values of that conjunct the match carries, each once (in no set order). */
+  matched?: string[];
 }
 
 export interface SearchResult {

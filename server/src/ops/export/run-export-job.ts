@@ -4,6 +4,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { AccessPolicy } from '../../auth/access-policy.js';
 import { compartmentParamsOf } from '../../auth/compartment.js';
 import type { FhirContext } from '../../fhir/fhir-context.js';
+import { localId } from '../../fhir/search/chain.js';
 import { andOf, idxField, type Doc } from '../../fhir/search/query-doc.js';
 import type { ResourceStore, SearchMatch } from '../../store/resource-store.js';
 import { typesOf, type ExportSpec } from './export-parameters.js';
@@ -117,24 +118,32 @@ export async function runExport(run: ExportRun): Promise<ExportRunResult> {
     deid = run.deidentifier(cohort?.study ?? `client:${ctx.principal.clientId}`);
   }
 
-  /** Exports every match of `filter` in `type`; returns the patients the written resources belong to. */
-  const exportType = async (type: string, filter: Doc, label: string, seen?: Set<string>): Promise<Set<string>> => {
+  /**
+   * Exports every match of `filter` in `type`; returns the patients the written resources belong
+   * to. `batchField`: the compartment parameter whose patient-batch conjunct the filter holds;
+   * the store then says which of the batch's references each match carries (`matchedOf`, from
+   * its postings), so no search document is read for that. Without it (a system export) the
+   * compartment parameters' values are read from the index.
+   */
+  const exportType = async (type: string, filter: Doc, label: string, batchField?: string, seen?: Set<string>): Promise<Set<string>> => {
     const known = ctx.defs.searchParameters(type);
     const refParams = compartmentParamsOf(type).filter((p) => Object.hasOwn(known, p));
+    const attribution = type === 'Patient' ? {} : batchField ? { matchedOf: batchField } : refParams.length > 0 ? { indexFields: refParams } : {};
     const patients = new Set<string>();
     let after: unknown[] | undefined;
     for (;;) {
       if (run.stopped()) throw new JobStopped();
-      const page = await ctx.store.search({ resourceType: type, filter, limit: run.pageSize, ...(after ? { after } : {}), ...(refParams.length > 0 ? { indexFields: refParams } : {}) });
+      const page = await ctx.store.search({ resourceType: type, filter, limit: run.pageSize, ...(after ? { after } : {}), ...attribution });
       const lines: string[] = [];
       for (const m of page.resources) {
-        // Several compartment parameters are queried one by one: a resource found by two is written once.
+        const owners = m.resourceType === 'Patient' ? [m.id] : patientIdsOf(m.matched ?? refValues(m, refParams));
+        for (const p of owners) patients.add(p);
+        // Several compartment parameters are queried one by one: a resource found by two is
+        // written once (its owners through each are counted above).
         if (seen) {
           if (seen.has(m.id)) continue;
           seen.add(m.id);
         }
-        const owners = ownersOf(m, refParams);
-        for (const p of owners) patients.add(p);
         if (deid) {
           const body = m.resource ?? (JSON.parse(m.json as string) as Resource);
           lines.push(JSON.stringify(deid.resource(body, owners[0])));
@@ -171,7 +180,9 @@ export async function runExport(run: ExportRun): Promise<ExportRunResult> {
           const parts = Array.isArray(clause.$or) ? (clause.$or as Doc[]) : [clause];
           const seen = parts.length > 1 ? new Set<string>() : undefined;
           for (const part of parts) {
-            const patients = await exportType(type, andOf([part, filterOf(type)]), `patient batch ${n} (${batch.length} patients)`, seen);
+            const field = Object.keys(part)[0] as string;
+            const batchField = field.startsWith('idx.') ? field.slice('idx.'.length) : undefined;
+            const patients = await exportType(type, andOf([part, filterOf(type)]), `patient batch ${n} (${batch.length} patients)`, batchField, seen);
             for (const p of patients) exported.add(p);
           }
         }
@@ -195,20 +206,22 @@ export async function runExport(run: ExportRun): Promise<ExportRunResult> {
   }
 }
 
-/** The patients a hit belongs to: the Patient itself, or the Patients its compartment parameters reference. */
-function ownersOf(m: SearchMatch, refParams: readonly string[]): string[] {
-  if (m.resourceType === 'Patient') return [m.id];
+/** The string values of a hit's compartment parameters (its `index`). */
+function refValues(m: SearchMatch, refParams: readonly string[]): string[] {
   const out: string[] = [];
   for (const p of refParams) {
     const v = m.index?.[p];
-    for (const ref of Array.isArray(v) ? v : v === undefined ? [] : [v]) {
-      if (typeof ref !== 'string') continue;
-      const at = ref.lastIndexOf('Patient/');
-      if (at >= 0 && (at === 0 || ref[at - 1] === '/')) {
-        const id = ref.slice(at + 'Patient/'.length);
-        if (id !== '' && !id.includes('/') && !out.includes(id)) out.push(id);
-      }
-    }
+    for (const ref of Array.isArray(v) ? v : v === undefined ? [] : [v]) if (typeof ref === 'string') out.push(ref);
+  }
+  return out;
+}
+
+/** The Patient ids among references (relative or absolute), each once. */
+function patientIdsOf(refs: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const ref of refs) {
+    const id = localId(ref, 'Patient');
+    if (id !== undefined && !out.includes(id)) out.push(id);
   }
   return out;
 }

@@ -3,7 +3,8 @@ import { Query } from 'mingo';
 import type { SearchQuery, SortKey, StoredDocument } from '../resource-store.js';
 import { checkPosition, compareSortValues, effectiveSort, sortValuesOf } from '../keyset.js';
 import { candidatesOf, type Candidate, type PostingRange } from './access-paths.js';
-import { candidateCursor, intersect, streamable, type CursorSource } from './id-cursors.js';
+import { candidateCursor, intersect, postedIds, readWhole, streamable, type CursorSource } from './id-cursors.js';
+import { matchedValuesOf } from '../matched-values.js';
 import { conjunctsOf, splitFilter, type FilterSplit, type PostingPredicate } from './posting-predicate.js';
 import type { PostingLookup } from './posting-memory.js';
 import { STRING_END, type PostingKey } from './postings.js';
@@ -60,6 +61,11 @@ export interface SearchStats {
 export interface SearchOutcome {
   matches: Array<{ doc: SearchDoc; sortValues: unknown[] }>;
   total?: number;
+  /**
+   * With `matchedOf`, when the driver read that conjunct's postings whole: the values each id
+   * carries (an id absent carries none). Otherwise the store reads them itself.
+   */
+  matched?: Map<string, string[]>;
 }
 
 const FIRST_CAP = 64;
@@ -131,6 +137,10 @@ class SearchRun {
   private readonly skip: number;
   private readonly limit: number;
   private readonly cursorSource: CursorSource;
+  /** Candidates whose ids were read whole (readWhole), kept for sizing and streaming alike. */
+  private readonly whole = new Map<Candidate, string[]>();
+  /** `matchedOf`: the field, its values, and what the whole reads found. */
+  private readonly matched: { field: string; values: Set<string>; byId: Map<string, string[]>; complete: boolean } | undefined;
 
   constructor(
     private readonly src: SearchSources,
@@ -142,6 +152,27 @@ class SearchRun {
     this.skip = Math.max(0, query.skip ?? 0);
     this.limit = Math.max(0, query.limit);
     this.cursorSource = { postings: src.postings, has: src.has, type: this.type, onRead: () => this.postingsRead++ };
+    if (query.matchedOf) this.matched = { field: query.matchedOf, values: new Set(matchedValuesOf(query)), byId: new Map(), complete: false };
+  }
+
+  /**
+   * A readWhole candidate's ids, read once per search however often it is sized or streamed.
+   * The read also notes, for `matchedOf`, which of its values each id carries: when the
+   * candidate holds every value of that conjunct, the notes are complete.
+   */
+  private wholeIds(c: Candidate): string[] {
+    let ids = this.whole.get(c);
+    if (ids) return ids;
+    const m = this.matched;
+    ids = postedIds(this.cursorSource, c, (path, value, id) => {
+      if (!m || path !== m.field || typeof value !== 'string' || !m.values.has(value)) return;
+      const held = m.byId.get(id);
+      if (!held) m.byId.set(id, [value]);
+      else if (!held.includes(value)) held.push(value);
+    });
+    if (m && !m.complete) m.complete = [...m.values].every((v) => c.ranges.some((r) => r.kind === 'eq' && r.path === m.field && r.value === v));
+    this.whole.set(c, ids);
+    return ids;
   }
 
   execute(): SearchOutcome {
@@ -154,6 +185,7 @@ class SearchRun {
     this.plan = describePlan(driver, streaming);
     const outcome = streaming ? this.streamById(driver as Exclude<Driver, { kind: 'set' }>, this.sort[0]![1]) : this.collect(driver);
     if (this.query.total && outcome.total === undefined) outcome.total = this.count(driver, exact);
+    if (this.matched?.complete) outcome.matched = this.matched.byId;
     return outcome;
   }
 
@@ -267,6 +299,8 @@ class SearchRun {
 
   /** Postings (plus ids) of a candidate, counted up to `cap`. */
   private sizeOf(c: Candidate, cap: number): number {
+    // Read whole anyway if it streams: sizing it by part would read some of it twice.
+    if (streamable(c) && readWhole(c)) return this.wholeIds(c).length;
     let n = c.ids?.length ?? 0;
     for (const r of c.ranges) {
       if (n >= cap) break;
@@ -434,7 +468,8 @@ class SearchRun {
   /** Ids in every exact-value candidate, in id order, strictly after `afterId`. */
   private streamIds(candidates: Candidate[], dir: 1 | -1, afterId: string | undefined): Iterable<string> {
     // Every id the intersection yields goes through passes() (docsOf, countDecidable).
-    return intersect(candidates.map((c) => candidateCursor(this.cursorSource, c, dir)), dir, afterId, candidates.map((c) => c.checked === true));
+    const cursors = candidates.map((c) => candidateCursor(this.cursorSource, c, dir, readWhole(c) ? this.wholeIds(c) : undefined));
+    return intersect(cursors, dir, afterId, candidates.map((c) => c.checked === true));
   }
 
   /** Distinct ids of a candidate, in no particular order. */

@@ -16,9 +16,10 @@ import type {
 } from '../resource-store.js';
 import { planCommit, type CurrentLookup } from '../plan-commit.js';
 import { relabelTarget } from '../relabel-entry.js';
+import { matchedFromIndex, matchedValuesOf } from '../matched-values.js';
 import { matchesById, runSearch, type SearchDoc, type SearchSources, type SearchStats } from './embedded-search.js';
 import { PostingMemory, postingLookup, type PostingLookup, type StagedChanges } from './posting-memory.js';
-import { updatePostings, type PostingKey } from './postings.js';
+import { isTruncated, STRING_END, updatePostings, type PostingKey } from './postings.js';
 
 /**
  * The zero-setup engine: LMDB (copy-on-write B+tree, crash-safe: a kill -9 can only lose
@@ -201,13 +202,45 @@ class EmbeddedStore implements ResourceStore {
 
   async search(query: SearchQuery): Promise<SearchResult> {
     // Synchronous from here on: every read sees one snapshot of the store.
-    const { matches, total } = runSearch(this.sources(), query, this.opts.onSearch);
+    const { matches, total, matched } = runSearch(this.sources(), query, this.opts.onSearch);
     const resources: SearchMatch[] = [];
     for (const m of matches) {
       const hit = this.toMatch(query, m.doc, m.sortValues);
       if (hit) resources.push(hit);
     }
+    if (query.matchedOf) this.addMatched(query, resources, matched);
     return { resources, ...(total !== undefined ? { total } : {}) };
+  }
+
+  /**
+   * `matched` from the postings of the conjunct's values, as the search read them (`found`) or
+   * else one range read per value for the whole page; no search document is read (the page's
+   * documents may be stubs). A value longer than a posting holds is ambiguous there, so then
+   * the documents' index values answer instead.
+   */
+  private addMatched(query: SearchQuery, hits: SearchMatch[], found: Map<string, string[]> | undefined): void {
+    if (found) {
+      for (const h of hits) h.matched = found.get(h.id) ?? [];
+      return;
+    }
+    const values = matchedValuesOf(query);
+    const field = query.matchedOf as string;
+    if (values.some(isTruncated)) {
+      for (const h of hits) h.matched = matchedFromIndex(values, this.searchDocs.get([query.resourceType, h.id])?.idx, field);
+      return;
+    }
+    const byId = new Map<string, SearchMatch>();
+    for (const h of hits) {
+      h.matched = [];
+      byId.set(h.id, h);
+    }
+    if (byId.size === 0) return;
+    const type = query.resourceType;
+    for (const value of values) {
+      for (const key of this.postings.getKeys({ start: [type, field, value] as unknown as PostingKey, end: [type, field, value, STRING_END] as unknown as PostingKey })) {
+        byId.get(key[3])?.matched?.push(value);
+      }
+    }
   }
 
   private toMatch(query: SearchQuery, doc: SearchDoc, sortValues: unknown[]): SearchMatch | undefined {

@@ -41,9 +41,17 @@ export function streamable(c: Candidate): boolean {
  */
 const LIST_ABOVE_VALUES = 32;
 
-/** A cursor over a streamable candidate: the union of its ids and its values' postings. */
-export function candidateCursor(src: CursorSource, c: Candidate, dir: 1 | -1): IdCursor {
-  if (c.ranges.length > LIST_ABOVE_VALUES) return new ListCursor(postedIds(src, c), dir);
+/** Whether a candidate's cursor reads all its ids at once (postedIds) rather than walking each value. */
+export function readWhole(c: Candidate): boolean {
+  return c.ranges.length > LIST_ABOVE_VALUES;
+}
+
+/**
+ * A cursor over a streamable candidate: the union of its ids and its values' postings.
+ * `listed`: the candidate's ids already read whole (postedIds), for one that readWhole.
+ */
+export function candidateCursor(src: CursorSource, c: Candidate, dir: 1 | -1, listed?: string[]): IdCursor {
+  if (readWhole(c)) return new ListCursor(listed ?? postedIds(src, c), dir);
   const parts: IdCursor[] = [];
   if (c.ids) parts.push(new ListCursor(c.ids, dir));
   for (const r of c.ranges) parts.push(new ValueCursor(src, r as Extract<PostingRange, { kind: 'eq' }>, dir));
@@ -180,8 +188,11 @@ class ValueCursor implements IdCursor {
   }
 }
 
-/** Every id of a candidate: its explicit ids and each value's postings. */
-function postedIds(src: CursorSource, c: Candidate): string[] {
+/**
+ * Every id of a streamable candidate: its explicit ids and each value's postings (an id may
+ * repeat). `onPosting` sees each (value, id) read.
+ */
+export function postedIds(src: CursorSource, c: Candidate, onPosting?: (path: string, value: string | number, id: string) => void): string[] {
   const ids = [...(c.ids ?? [])];
   const { type } = src;
   for (const r of c.ranges) {
@@ -189,6 +200,7 @@ function postedIds(src: CursorSource, c: Candidate): string[] {
     for (const key of src.postings.getKeys({ start: [type, path, value] as unknown as PostingKey, end: [type, path, value, STRING_END] as unknown as PostingKey })) {
       src.onRead();
       ids.push(key[3]);
+      onPosting?.(path, value, key[3]);
     }
   }
   return ids;

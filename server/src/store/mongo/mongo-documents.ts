@@ -1,3 +1,4 @@
+import { matchedFromIndex } from '../matched-values.js';
 import type { Resource } from '@medplum/fhirtypes';
 import { FhirError } from '../../fhir/outcomes.js';
 import type { IndexValues, SearchMatch, SearchQuery, StoredDocument, StoredVersion } from '../resource-store.js';
@@ -86,7 +87,8 @@ export function currentToStoredVersion(doc: VersionFields): StoredVersion {
 }
 
 /** A projected search hit (see mongo-search.ts) as the port's SearchMatch. */
-export function toSearchMatch(doc: VersionFields & { idx?: IndexValues }, query: SearchQuery): SearchMatch {
+/** `matched`: the values of the query's `matchedOf` conjunct (matchedValuesOf), when asked for. */
+export function toSearchMatch(doc: VersionFields & { idx?: IndexValues }, query: SearchQuery, matched?: readonly string[]): SearchMatch {
   const hit: SearchMatch = { ...currentToStoredVersion(doc), sortValues: sortValuesOf(doc, query.sort) };
   if (query.idsOnly) delete hit.resource;
   if (query.indexFields) {
@@ -94,6 +96,7 @@ export function toSearchMatch(doc: VersionFields & { idx?: IndexValues }, query:
     for (const f of query.indexFields) if (doc.idx?.[f] !== undefined) index[f] = doc.idx[f];
     hit.index = index;
   }
+  if (matched) hit.matched = matchedFromIndex(matched, doc.idx, query.matchedOf as string);
   return hit;
 }
 

@@ -35,7 +35,7 @@ export function mongoSearchPlan(query: SearchQuery): MongoSearchPlan {
 const VERSION_FIELDS = ['resourceType', 'id', 'versionId', 'lastUpdated', 'deleted'] satisfies Array<keyof StoredDocument>;
 
 function projectionFor(query: SearchQuery, sort: SortKey[]): Record<string, 1> {
-  const paths = [...VERSION_FIELDS, ...(query.idsOnly ? [] : ['resource']), ...sort.map(([f]) => f), ...(query.indexFields ?? []).map((f) => `idx.${f}`)];
+  const paths = [...VERSION_FIELDS, ...(query.idsOnly ? [] : ['resource']), ...sort.map(([f]) => f), ...(query.indexFields ?? []).map((f) => `idx.${f}`), ...(query.matchedOf ? [`idx.${query.matchedOf}`] : [])];
   // MongoDB refuses a projection naming both a path and its parent ("path collision"); the
   // parent alone returns everything the child would.
   const unique = [...new Set(paths)].sort();

@@ -32,6 +32,7 @@ import {
 import { classifyDriverError, toStoreError } from './mongo-errors.js';
 import { IndexEnsurer } from './mongo-indexes.js';
 import { mongoSearchPlan } from './mongo-search.js';
+import { matchedValuesOf } from '../matched-values.js';
 
 export interface MongoStoreOptions {
   uri: string;
@@ -170,6 +171,7 @@ class MongoStore implements ResourceStore {
     return this.guard('search', async () => {
       const collection = this.currentCollection(query.resourceType);
       const plan = mongoSearchPlan(query);
+      const matched = query.matchedOf ? matchedValuesOf(query) : undefined;
       const page =
         query.limit > 0
           ? collection
@@ -181,7 +183,7 @@ class MongoStore implements ResourceStore {
           : Promise.resolve([]);
       const [docs, total] = await Promise.all([page, query.total ? collection.countDocuments(plan.countFilter as Filter<CurrentDoc>) : undefined]);
       return {
-        resources: docs.map((d) => toSearchMatch(d, query)),
+        resources: docs.map((d) => toSearchMatch(d, query, matched)),
         ...(total !== undefined ? { total } : {}),
       };
     });

@@ -1,0 +1,48 @@
+import type { IndexValues, SearchQuery } from './resource-store.js';
+
+type Doc = Record<string, unknown>;
+
+/**
+ * The exact values a query's `matchedOf` names: those of the filter's top-level conjunct (under
+ * `$and`, at any depth) on `idx.<field>` that is a string, `$eq` of one, or `$in` of strings.
+ * Throws when there is none, since `matched` would otherwise mean nothing.
+ */
+export function matchedValuesOf(query: SearchQuery): string[] {
+  const field = query.matchedOf as string;
+  const found = findConjunct(query.filter, `idx.${field}`);
+  if (!found) throw new Error(`matchedOf '${field}': the filter holds no top-level exact-value conjunct on idx.${field}`);
+  return found;
+}
+
+function findConjunct(filter: Doc, key: string): string[] | undefined {
+  for (const [k, cond] of Object.entries(filter)) {
+    if (k === '$and' && Array.isArray(cond)) {
+      for (const sub of cond) {
+        const found = sub !== null && typeof sub === 'object' ? findConjunct(sub as Doc, key) : undefined;
+        if (found) return found;
+      }
+    } else if (k === key) {
+      const values = exactStrings(cond);
+      if (values) return values;
+    }
+  }
+  return undefined;
+}
+
+function exactStrings(cond: unknown): string[] | undefined {
+  if (typeof cond === 'string') return [cond];
+  if (cond === null || typeof cond !== 'object' || Array.isArray(cond)) return undefined;
+  const ops = Object.keys(cond);
+  if (ops.length !== 1) return undefined;
+  const v = (cond as Doc)[ops[0] as string];
+  if (ops[0] === '$eq' && typeof v === 'string') return [v];
+  if (ops[0] === '$in' && Array.isArray(v) && v.every((x) => typeof x === 'string')) return [...new Set(v as string[])];
+  return undefined;
+}
+
+/** The values among `values` that an index value (one string or an array) holds, in `values`' order. */
+export function matchedFromIndex(values: readonly string[], idx: IndexValues | undefined, field: string): string[] {
+  const v = idx?.[field];
+  const held = new Set<unknown>(Array.isArray(v) ? v : v === undefined ? [] : [v]);
+  return values.filter((x) => held.has(x));
+}
