@@ -20,10 +20,13 @@
  * candidates/s and the elapsed-time ratio (unfiltered s / filtered s) show the cost alone.
  *
  * BENCH_EXPORT_PATIENTS (default 10000), BENCH_EXPORT_ROUNDS (default 2),
- * BENCH_EXPORT_BATCH (patients per batch, default 500); the store cache and its variables are
+ * BENCH_EXPORT_BATCH (patients per batch, default 500); for diagnosis, BENCH_EXPORT_ONLY
+ * (`filtered` or `unfiltered`: that side alone, no comparison) and BENCH_EXPORT_CPU_PROF (a
+ * directory: a CPU profile of each job, the store's opening left out); the store cache and its variables are
  * the consent benchmark's (BENCH_CONSENT_CACHE_DIR, BENCH_CONSENT_REBUILD, BENCH_CONSENT_WORKERS).
  */
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -133,6 +136,7 @@ async function runSide(side: Side, source: string, work: string, batch: number):
       peak = Math.max(peak, process.memoryUsage().rss);
       anonPeak = Math.max(anonPeak, anonymousBytes());
     }, 20);
+    const profiler = process.env.BENCH_EXPORT_CPU_PROF ? await startProfiler() : undefined;
     const t0 = performance.now();
     const job = deps.exports.kickOff(RESEARCH, { level: 'patient', typeFilters: [], deidentify: false, lenient: false }, {
       request: `${BUILD_BASE_URL}/Patient/$export`,
@@ -144,6 +148,7 @@ async function runSide(side: Side, source: string, work: string, batch: number):
     deps.exports.start();
     await deps.exports.idle();
     const seconds = (performance.now() - t0) / 1000;
+    if (profiler) log(`CPU profile of the ${side.name} job: ${await profiler.stop(join(resolve(process.env.BENCH_EXPORT_CPU_PROF as string), `export-${side.name}-${Date.now()}.cpuprofile`))}`);
     clearInterval(sampler);
     peak = Math.max(peak, process.memoryUsage().rss);
     anonPeak = Math.max(anonPeak, anonymousBytes());
@@ -177,16 +182,40 @@ async function runSide(side: Side, source: string, work: string, batch: number):
 
 const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
+/** Profiles this process from now until stop() (the job only, not the store's opening). */
+async function startProfiler(): Promise<{ stop(file: string): Promise<string> }> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object): Promise<unknown> =>
+    new Promise((res, rej) => session.post(method, params ?? {}, (err, result) => (err ? rej(err) : res(result))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 500 });
+  await post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      session.disconnect();
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, JSON.stringify(profile));
+      return file;
+    },
+  };
+}
+
 export async function runExportBench(): Promise<void> {
   const patients = Math.floor(num('BENCH_EXPORT_PATIENTS', 10_000, 20));
   const rounds = Math.floor(num('BENCH_EXPORT_ROUNDS', 2, 1));
   const batch = Math.floor(num('BENCH_EXPORT_BATCH', 500, 1));
   const source = await storeDir(patients);
   const work = mkdtempSync(join(resolve(process.env.BENCH_DATA_DIR || tmpdir()), 'custodian-export-bench-'));
-  const sides: Side[] = [
-    { name: 'filtered', enforceConsent: true },
-    { name: 'unfiltered', enforceConsent: false },
-  ];
+  const only = process.env.BENCH_EXPORT_ONLY;
+  if (only !== undefined && only !== 'filtered' && only !== 'unfiltered') throw new Error(`BENCH_EXPORT_ONLY must be filtered or unfiltered (got '${only}')`);
+  const sides: Side[] = (
+    [
+      { name: 'filtered', enforceConsent: true },
+      { name: 'unfiltered', enforceConsent: false },
+    ] as const
+  ).filter((s) => only === undefined || s.name === only);
   const results: Record<Side['name'], Measure[]> = { filtered: [], unfiltered: [] };
   try {
     for (let r = 0; r < rounds; r++) {
@@ -199,6 +228,8 @@ export async function runExportBench(): Promise<void> {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+  // One side alone (profiling, diagnosis): its rounds above are all there is to say.
+  if (only !== undefined) return;
   // Best round per side: the machine is shared, and the slower rounds measure the neighbours.
   const best = (ms: Measure[]): Measure => ms.reduce((a, b) => (b.resources / b.seconds > a.resources / a.seconds ? b : a));
   const f = best(results.filtered);

@@ -71,13 +71,16 @@ export const PATIENTS_FILE = '.audit-patients';
  * Runs one export, streaming: every read is a keyset-paged search through the requester's
  * scoped store (so scopes and Consents are inside the query, and counts are exact), and every
  * page is handed to its type's NDJSON writer (encoded into a chunk that is hashed and written
- * once full) before the next is read. Memory holds one page, one patient batch and one chunk
- * per file, whatever the size of the export.
+ * once full) before the next is read. Memory holds one page, one patient batch, the ids of one
+ * batch's resources of one type, and one chunk per file, whatever the size of the export.
  *
  * - system level: each type, whole.
  * - Patient and Group level: the patients in batches (all Patients, or the Group's cohort from
- *   the cohort module); for each batch, each compartment type with one query whose clause is
- *   the batch's compartment (`$in` over the batch's references), not one query per patient.
+ *   the cohort module); for each batch, each compartment type with queries whose clause is the
+ *   compartment of many patients at once (`$in` over their references), not one query per
+ *   patient: the whole batch at first, fewer patients per query for a type whose queries
+ *   needed more than one page. Each hit is attributed to the patients whose references it
+ *   carries (`matchedOf`), for the job's per-patient AuditEvents.
  *
  * A resource in the compartments of patients of two different batches is written once per
  * batch (there is no cross-batch de-duplication: that would need memory proportional to the
@@ -125,13 +128,13 @@ export async function runExport(run: ExportRun): Promise<ExportRunResult> {
    * its postings), so no search document is read for that. Without it (a system export) the
    * compartment parameters' values are read from the index.
    */
-  const exportType = async (type: string, filter: Doc, label: string, batchField?: string, seen?: Set<string>): Promise<Set<string>> => {
+  const exportType = async (type: string, filter: Doc, label: string, batchField?: string, seen?: Set<string>): Promise<{ patients: Set<string>; pages: number }> => {
     const known = ctx.defs.searchParameters(type);
     const refParams = compartmentParamsOf(type).filter((p) => Object.hasOwn(known, p));
     const attribution = type === 'Patient' ? {} : batchField ? { matchedOf: batchField } : refParams.length > 0 ? { indexFields: refParams } : {};
     const patients = new Set<string>();
     let after: unknown[] | undefined;
-    for (;;) {
+    for (let pages = 1; ; pages++) {
       if (run.stopped()) throw new JobStopped();
       const page = await ctx.store.search({ resourceType: type, filter, limit: run.pageSize, ...(after ? { after } : {}), ...attribution });
       const lines: string[] = [];
@@ -155,7 +158,7 @@ export async function runExport(run: ExportRun): Promise<ExportRunResult> {
       written += lines.length;
       run.progress(`${label}; ${written} resources written`);
       const last = page.resources[page.resources.length - 1];
-      if (page.resources.length < run.pageSize || !last) return patients;
+      if (page.resources.length < run.pageSize || !last) return { patients, pages };
       after = last.sortValues;
     }
   };
@@ -163,28 +166,43 @@ export async function runExport(run: ExportRun): Promise<ExportRunResult> {
   try {
     if (spec.level === 'system') {
       for (const [i, type] of types.entries()) {
-        const patients = await exportType(type, filterOf(type), `type ${i + 1} of ${types.length} (${type})`);
+        const { patients } = await exportType(type, filterOf(type), `type ${i + 1} of ${types.length} (${type})`);
         await appendPatients(patientsFile, patients);
       }
     } else {
       const batches = cohort ? cohort.patientBatches(run.patientBatch) : allPatientIds(run.baseStore, run.patientBatch);
+      // Patients per query, per type: a query over more patients than one page holds is read
+      // again from its start for every further page (its postings are read whole per search),
+      // so a type that needed several pages is asked about fewer patients at a time.
+      const perQuery = new Map<string, number>();
       let n = 0;
       for await (const batch of batches) {
         n++;
         if (batch.length === 0) continue;
         const exported = new Set<string>();
         for (const type of types) {
-          const clause = batchClause(ctx, type, batch, run.baseUrl);
-          // One query per compartment parameter rather than one $or: the engines answer a
-          // single `$in` from its postings, an $or of them far more slowly.
-          const parts = Array.isArray(clause.$or) ? (clause.$or as Doc[]) : [clause];
-          const seen = parts.length > 1 ? new Set<string>() : undefined;
-          for (const part of parts) {
-            const field = Object.keys(part)[0] as string;
-            const batchField = field.startsWith('idx.') ? field.slice('idx.'.length) : undefined;
-            const patients = await exportType(type, andOf([part, filterOf(type)]), `patient batch ${n} (${batch.length} patients)`, batchField, seen);
-            for (const p of patients) exported.add(p);
+          // A resource reached twice within the batch (two compartment parameters, or patients
+          // of two queries) is written once.
+          const seen = new Set<string>();
+          let size = Math.min(perQuery.get(type) ?? batch.length, batch.length);
+          for (let from = 0; from < batch.length; ) {
+            const patients = batch.slice(from, from + size);
+            from += patients.length;
+            const clause = batchClause(ctx, type, patients, run.baseUrl);
+            // One query per compartment parameter rather than one $or: the engines answer a
+            // single `$in` from its postings, an $or of them far more slowly.
+            const parts = Array.isArray(clause.$or) ? (clause.$or as Doc[]) : [clause];
+            let most = 1;
+            for (const part of parts) {
+              const field = Object.keys(part)[0] as string;
+              const batchField = field.startsWith('idx.') ? field.slice('idx.'.length) : undefined;
+              const done = await exportType(type, andOf([part, filterOf(type)]), `patient batch ${n} (${batch.length} patients)`, batchField, seen);
+              for (const p of done.patients) exported.add(p);
+              most = Math.max(most, done.pages);
+            }
+            if (most > 1) size = Math.max(1, Math.floor(size / most));
           }
+          perQuery.set(type, size);
         }
         await appendPatients(patientsFile, exported);
       }

@@ -164,13 +164,17 @@ class SearchRun {
     let ids = this.whole.get(c);
     if (ids) return ids;
     const m = this.matched;
-    ids = postedIds(this.cursorSource, c, (path, value, id) => {
-      if (!m || path !== m.field || typeof value !== 'string' || !m.values.has(value)) return;
+    ids = postedIds(this.cursorSource, c, m ? (path, value, id) => {
+      if (path !== m.field || typeof value !== 'string' || !m.values.has(value)) return;
       const held = m.byId.get(id);
       if (!held) m.byId.set(id, [value]);
       else if (!held.includes(value)) held.push(value);
-    });
-    if (m && !m.complete) m.complete = [...m.values].every((v) => c.ranges.some((r) => r.kind === 'eq' && r.path === m.field && r.value === v));
+    } : undefined);
+    if (m && !m.complete) {
+      const read = new Set<unknown>();
+      for (const r of c.ranges) if (r.kind === 'eq' && r.path === m.field) read.add(r.value);
+      m.complete = [...m.values].every((v) => read.has(v));
+    }
     this.whole.set(c, ids);
     return ids;
   }
@@ -242,7 +246,8 @@ class SearchRun {
       // lookups or the evaluator), which costs less than seeking through long lists (a consent
       // clause's) for each id.
       if (streams.length > 1) {
-        const short = streams.find((c) => this.sizeOf(c, SMALL_SET) < SMALL_SET);
+        // A list held in memory is sized there (a hash lookup), not by reading its postings.
+        const short = streams.find((c) => (this.memorySizeOf(c) ?? this.sizeOf(c, SMALL_SET)) < SMALL_SET);
         if (short) return { kind: 'streams', candidates: [short] };
         return { kind: 'streams', candidates: this.withoutDenseInMemory(streams) };
       }
@@ -319,7 +324,8 @@ class SearchRun {
     // checkPosition made an id position a string.
     const from = this.query.after?.[0] as string | undefined;
     if (wanted === 0) return { matches };
-    const docs = driver ? this.docsOf(this.streamIds(driver.candidates, dir, from)) : this.typeInOrder(from, dir);
+    // An intersection with a candidate of postings alone holds only live documents.
+    const docs = driver ? this.docsOf(this.streamIds(driver.candidates, dir, from), driver.candidates.some((c) => !c.ids)) : this.typeInOrder(from, dir);
     let seen = 0;
     for (const doc of docs) {
       if (!this.test(doc)) continue;
@@ -484,14 +490,18 @@ class SearchRun {
     return ids;
   }
 
-  private *docsOf(ids: Iterable<string>): Iterable<SearchDoc> {
+  /**
+   * The search documents of `ids` that pass the posting predicates. `posted`: every id comes
+   * from postings, which only live documents have (not from `_id` values a query names).
+   */
+  private *docsOf(ids: Iterable<string>, posted = false): Iterable<SearchDoc> {
     // Nothing left to evaluate and nothing the caller reads from the search document but its
     // id (the store reads the resource itself): the document is not decoded.
     const stub = !this.testsDocs && !this.query.idsOnly && !this.query.indexFields && this.sort.length === 1 && this.sort[0]![0] === 'id';
     for (const id of ids) {
       if (!this.passes(id)) continue;
       if (stub) {
-        if (this.src.searchDocs.doesExist([this.type, id])) yield { resourceType: this.type, id } as SearchDoc;
+        if (posted || this.src.searchDocs.doesExist([this.type, id])) yield { resourceType: this.type, id } as SearchDoc;
         continue;
       }
       const doc = this.src.searchDocs.get([this.type, id]);
