@@ -92,3 +92,52 @@ describe('id cursors: intersect', () => {
     assert.ok(reads <= N / 3 + (5 * N) / 6, `read ${reads}`);
   });
 });
+
+describe('id cursors: a union read whole', () => {
+  let dir: string;
+  let root: RootDatabase;
+  let postings: Database<null, PostingKey>;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'custodian-cursors-whole-'));
+    root = open({ path: dir, compression: false, maxDbs: 2 });
+    postings = root.openDB({ name: 'postings' }) as unknown as Database<null, PostingKey>;
+    await postings.transaction(() => {
+      // References in relative form only, except patient p7, also referenced in absolute form
+      // under 'performer'; 'subject' holds no absolute reference at all.
+      for (let p = 0; p < 60; p++) for (let k = 0; k < 3; k++) postings.put(['T', 'subject', `Patient/p${p}`, `r${p}-${k}`], null);
+      postings.put(['T', 'performer', 'https://x/fhir/Patient/p7', 'r7-0'], null);
+      postings.put(['T', 'performer', 'Patient/p9', 'r9-1'], null);
+    });
+  });
+
+  after(async () => {
+    await root.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const batch = (path: string, from: number, to: number): Candidate => ({
+    ranges: Array.from({ length: to - from }, (_, i) => [`Patient/p${from + i}`, `https://x/fhir/Patient/p${from + i}`]).flat().map((value) => ({ kind: 'eq' as const, path, value })),
+    exact: true,
+  });
+
+  /** The ids, and how many key ranges were opened to find them. */
+  function read(c: Candidate): { ids: string[]; opens: number } {
+    let opens = 0;
+    const counted = { getKeys: (o: Parameters<typeof postings.getKeys>[0]) => (opens++, postings.getKeys(o)) } as unknown as Database<null, PostingKey>;
+    const src: CursorSource = { postings: counted, has: postingLookup(postings, undefined), type: 'T', onRead: () => {} };
+    return { ids: [...intersect([candidateCursor(src, c, 1)], 1, undefined)], opens };
+  }
+
+  it('skips a reference form no posting holds, after one probe, and still finds every id', () => {
+    const subject = read(batch('subject', 5, 45));
+    assert.deepEqual(subject.ids, Array.from({ length: 40 }, (_, i) => [0, 1, 2].map((k) => `r${5 + i}-${k}`)).flat().sort());
+    assert.equal(subject.opens, 2 + 40, 'two probes, then the relative form only');
+    const performer = read(batch('performer', 5, 45));
+    assert.deepEqual(performer.ids, ['r7-0', 'r9-1'], 'both forms read where both are posted');
+    assert.equal(performer.opens, 2 + 80);
+    const empty = read(batch('code', 5, 45));
+    assert.deepEqual(empty.ids, []);
+    assert.equal(empty.opens, 2, 'a path without postings costs a probe per form');
+  });
+});

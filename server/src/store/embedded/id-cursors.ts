@@ -195,8 +195,10 @@ class ValueCursor implements IdCursor {
 export function postedIds(src: CursorSource, c: Candidate, onPosting?: (path: string, value: string | number, id: string) => void): string[] {
   const ids = [...(c.ids ?? [])];
   const { type } = src;
+  const absent = absentPrefixes(src, c.ranges as Array<Extract<PostingRange, { kind: 'eq' }>>);
   for (const r of c.ranges) {
     const { path, value } = r as Extract<PostingRange, { kind: 'eq' }>;
+    if (absent.size > 0 && typeof value === 'string' && absent.has(`${path}\u0000${prefixOf(value)}`)) continue;
     for (const key of src.postings.getKeys({ start: [type, path, value] as unknown as PostingKey, end: [type, path, value, STRING_END] as unknown as PostingKey })) {
       src.onRead();
       ids.push(key[3]);
@@ -204,6 +206,42 @@ export function postedIds(src: CursorSource, c: Candidate, onPosting?: (path: st
     }
   }
   return ids;
+}
+
+/** Values sharing a prefix, at least this many, are first probed once as a group. */
+const PROBE_GROUP = 8;
+
+/** A string value's prefix up to its last `/` (`Patient/`, `https://host/fhir/Patient/`), or ''. */
+function prefixOf(value: string): string {
+  return value.slice(0, value.lastIndexOf('/') + 1);
+}
+
+/**
+ * The (path, prefix) groups of many values that no posting starts with, each found by one
+ * probe: a batch's references are asked for in both forms, relative and absolute, and a store
+ * that holds one form only would otherwise open an empty range for every value of the other.
+ */
+function absentPrefixes(src: CursorSource, ranges: ReadonlyArray<Extract<PostingRange, { kind: 'eq' }>>): Set<string> {
+  const absent = new Set<string>();
+  if (ranges.length < PROBE_GROUP) return absent;
+  const groups = new Map<string, { path: string; prefix: string; n: number }>();
+  for (const { path, value } of ranges) {
+    if (typeof value !== 'string') continue;
+    const prefix = prefixOf(value);
+    if (prefix === '') continue;
+    const k = `${path}\u0000${prefix}`;
+    const g = groups.get(k);
+    if (g) g.n++;
+    else groups.set(k, { path, prefix, n: 1 });
+  }
+  for (const [k, { path, prefix, n }] of groups) {
+    if (n < PROBE_GROUP) continue;
+    let any = false;
+    for (const _key of src.postings.getKeys({ start: [src.type, path, prefix] as unknown as PostingKey, end: [src.type, path, prefix + STRING_END] as unknown as PostingKey, limit: 1 })) any = true;
+    src.onRead();
+    if (!any) absent.add(k);
+  }
+  return absent;
 }
 
 function reached(h: string, id: string, inclusive: boolean, dir: 1 | -1): boolean {
