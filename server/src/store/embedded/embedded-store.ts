@@ -429,23 +429,34 @@ function toRecord(v: StoredVersion): StoredRecord {
   };
 }
 
+/** Where a version read from the store keeps its parsed resource (non-enumerable, like `json`). */
+const PARSED = Symbol('parsed resource');
+
+/**
+ * `resource` of a version read from the store: parsed from `json` on first access. One
+ * getter/setter pair shared by every version (no closures per read), so versions also share
+ * one hidden class.
+ */
+const LAZY_RESOURCE: PropertyDescriptor = {
+  enumerable: true,
+  configurable: true,
+  get(this: { json: string; [PARSED]?: Resource }): Resource {
+    return (this[PARSED] ??= JSON.parse(this.json) as Resource);
+  },
+  set(this: { [PARSED]?: Resource }, value: Resource) {
+    this[PARSED] = value;
+  },
+};
+
 /** The resource object is parsed on first access only; reads that send `json` never parse. */
 function fromRecord(r: StoredRecord | undefined): StoredVersion | undefined {
   if (!r) return undefined;
   const v: StoredVersion = { resourceType: r.resourceType, id: r.id, versionId: r.versionId, lastUpdated: r.lastUpdated, deleted: r.deleted };
   if (r.json !== undefined) {
-    const json = r.json;
-    let parsed: Resource | undefined;
     // Non-enumerable: a version compares and serialises as the port's plain shape.
-    Object.defineProperty(v, 'json', { value: json, enumerable: false });
-    Object.defineProperty(v, 'resource', {
-      enumerable: true,
-      configurable: true,
-      get: () => (parsed ??= JSON.parse(json) as Resource),
-      set: (value: Resource) => {
-        parsed = value;
-      },
-    });
+    Object.defineProperty(v, 'json', { value: r.json, enumerable: false, writable: true });
+    Object.defineProperty(v, PARSED, { value: undefined, enumerable: false, writable: true });
+    Object.defineProperty(v, 'resource', LAZY_RESOURCE);
   }
   return v;
 }
