@@ -209,6 +209,21 @@ describe('Claim/$evidence', () => {
     assert.equal(post.status, 400);
     const empty = await insurer.post(`/fhir/Claim/${MIXED}/$evidence`, { resourceType: 'Parameters' });
     assert.equal(empty.status, 200, JSON.stringify(empty.body));
+    // A `parameter` that is an object, not an array, is malformed (as for $export), not an empty list.
+    const notList = await insurer.post(`/fhir/Claim/${MIXED}/$evidence`, { resourceType: 'Parameters', parameter: { name: 'x', valueString: 'y' } });
+    assert.equal(notList.status, 400, JSON.stringify(notList.body));
+    assert.equal(notList.body.resourceType, 'OperationOutcome');
+    assert.match(JSON.stringify(notList.body.issue), /Parameters\.parameter must be an array/);
+  });
+
+  it('a deleted claim is a 404, like one that never existed (its tombstone has no content to read)', async () => {
+    const gone = { ...(mixedClaim() as unknown as Record<string, unknown>), id: 'evidence-deleted' };
+    await f.put(gone);
+    assert.equal((await insurer.get('/fhir/Claim/evidence-deleted/$evidence')).status, 200);
+    await f.remove('Claim', 'evidence-deleted');
+    const res = await insurer.get('/fhir/Claim/evidence-deleted/$evidence');
+    assert.equal(res.status, 404, JSON.stringify(res.body));
+    assert.equal(res.body.issue[0].code, 'not-found');
   });
 
   it('the AuditEvent lists the disclosed versions and the Consent that withheld the rest', async () => {

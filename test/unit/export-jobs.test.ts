@@ -95,4 +95,31 @@ describe('export jobs', () => {
     assert.throws(() => jobs.file(principal, job.id, 'Patient.ndjson'), /No such export job/);
     assert.equal(existsSync(path), false, 'the files are gone');
   });
+
+  /** Runs one job recorded as given (as if kicked off before a restart changed the server) and returns its failure text. */
+  async function failureOf(who: typeof principal, spec: ExportSpec): Promise<string | undefined> {
+    const jobs = jobsWith();
+    const job = jobs.kickOff(who, spec, KICK);
+    assert.ok(job);
+    jobs.start();
+    await jobs.idle();
+    await jobs.stop();
+    const view = jobs.view(who, job.id);
+    assert.equal(view.state, 'failed');
+    return view.state === 'failed' ? view.job.failure : undefined;
+  }
+
+  it('a job the server can no longer run says why in its failure, not "internal error": no cohort module, no de-identifier', async () => {
+    // This server has neither module; the kick-off refuses both, so only a job recorded before a restart meets this.
+    const group = await failureOf(principal, { ...SPEC, level: 'group', groupId: 'study-cohort' });
+    assert.match(group ?? '', /cohort module/);
+    const deidentified = await failureOf(principal, { ...SPEC, deidentify: true });
+    assert.match(deidentified ?? '', /de-identification module/);
+  });
+
+  it('a job whose requester would break the glass when it runs fails with the kick-off\'s refusal', async () => {
+    // ETREAT by a role in CONSENT_BREAK_GLASS_ROLES (default clinician): a job recorded before the role was listed.
+    const emergency = principalFromClaims({ sub: 'backend-e', client_id: 'backend-e', scope: 'system/*.rs', purpose_of_use: ['ETREAT'], roles: ['clinician'] });
+    assert.match((await failureOf(emergency, SPEC)) ?? '', /Break-the-glass access is not available to bulk export/);
+  });
 });

@@ -1,5 +1,6 @@
 import { FhirError } from '../fhir/outcomes.js';
 import type { AccessPolicy } from './access-policy.js';
+import type { Principal } from './principal.js';
 import { PERMISSIONS, permissionFor, type Permission, type ScopedInteraction } from './scopes.js';
 
 /**
@@ -33,14 +34,23 @@ export interface InteractionRequest {
 }
 
 /**
+ * The one refusal of a token without a purpose of use (IHE IUA `purpose_of_use`): every route
+ * that reads or writes data calls it, including those that authorize themselves (`$export`,
+ * `$full-audit`), so the rule and its wording cannot drift apart.
+ */
+export function requirePurposeOfUse(principal: Principal): void {
+  if (principal.purposeOfUse.length === 0) {
+    throw new FhirError('forbidden', 'The access token carries no purpose of use (purpose_of_use); every access to data must state one');
+  }
+}
+
+/**
  * Checks the interaction against the principal's scopes and purpose, and returns the
  * permissions whose reach the request's reads may see; undefined for public interactions.
  */
 export function authorizeInteraction(policy: AccessPolicy, req: InteractionRequest): readonly Permission[] | undefined {
   if (req.interaction === 'capabilities') return undefined;
-  if (policy.principal.purposeOfUse.length === 0) {
-    throw new FhirError('forbidden', 'The access token carries no purpose of use (purpose_of_use); every access to data must state one');
-  }
+  requirePurposeOfUse(policy.principal);
   switch (req.interaction) {
     case 'transaction':
     case 'batch':

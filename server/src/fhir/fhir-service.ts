@@ -138,10 +138,10 @@ export class FhirService implements FhirHandler {
   private contextFor(principal: Principal, route: Route, m: RouteMatch, req: FhirRequest, trace: AccessTrace): FhirContext {
     const root = this.deps.ctx;
     const policy = new AccessPolicy(principal, { defs: root.defs, store: root.store, baseUrl: req.baseUrl });
-    // Routes that are not about one resource type (Bulk Data $export and its status and file
-    // URLs) decide for themselves; they throw for whatever they refuse, like authorizeInteraction.
+    // Routes that declare their own authorization (Route.authorize) decide for themselves; they
+    // throw for whatever they refuse, like authorizeInteraction.
     const readAs: readonly Permission[] | undefined = route.authorize
-      ? route.authorize(policy)
+      ? route.authorize(policy, m)
       : authorizeInteraction(policy, {
           interaction: route.interaction,
           ...(m.type !== undefined ? { type: m.type } : {}),

@@ -12,7 +12,7 @@ import { breakGlassReport } from './interactions/break-glass-report.js';
 import { consentDecision } from './interactions/consent-decision.js';
 import { verifyOperation } from './interactions/verify-operation.js';
 import { authorizeFullAudit, fullAuditOperation } from './interactions/full-audit-operation.js';
-import { claimEvidence, EVIDENCE_TYPES } from '../ops/evidence/claim-evidence.js';
+import { authorizeEvidence, claimEvidence, EVIDENCE_TYPES } from '../ops/evidence/claim-evidence.js';
 import type { AccessPolicy } from '../auth/access-policy.js';
 import type { Permission } from '../auth/scopes.js';
 import { EXPORT_ROUTES } from '../ops/export/export-routes.js';
@@ -47,11 +47,13 @@ export interface Route {
   /** For an operation: its OperationDefinition's canonical URL (default: the core Resource-<name>). */
   definition?: string;
   /**
-   * For routes not about one resource type (Bulk Data `$export`, its status and file URLs):
-   * replaces the per-type scope check; throws for what it refuses and returns the permissions
-   * the request's store reads with.
+   * For routes that declare their own authorization: replaces the general check
+   * (authorizeInteraction, which a hook may call itself); throws for what it refuses and returns
+   * the permissions the request's store reads with. Routes about no resource type (Bulk Data
+   * `$export`, its status and file URLs, `$full-audit`) and operations that ask more of the
+   * caller than a scope (`$evidence`: role and purpose) have one.
    */
-  authorize?(policy: AccessPolicy): readonly Permission[];
+  authorize?(policy: AccessPolicy, m: RouteMatch): readonly Permission[];
   handle(ctx: FhirContext, req: FhirRequest, m: RouteMatch, router: FhirHandler): Promise<FhirResponse>;
 }
 
@@ -72,7 +74,7 @@ const VERIFY = { definition: `${OPERATION_BASE}/Resource-verify` };
 const BREAK_GLASS_REPORT = { types: ['AuditEvent'], definition: `${OPERATION_BASE}/AuditEvent-break-glass-report` };
 // A system-level operation: on no resource type (the CapabilityStatement lists operations per type only).
 const FULL_AUDIT = { types: [], definition: `${OPERATION_BASE}/full-audit`, authorize: authorizeFullAudit };
-const EVIDENCE = { types: EVIDENCE_TYPES, definition: `${OPERATION_BASE}/Claim-evidence` };
+const EVIDENCE = { types: EVIDENCE_TYPES, definition: `${OPERATION_BASE}/Claim-evidence`, authorize: authorizeEvidence };
 
 export const ROUTES: readonly Route[] = Object.freeze([
   r('GET', 'metadata', 'capabilities', false, async (ctx, req) => capabilities(ctx, req, SOFTWARE)),

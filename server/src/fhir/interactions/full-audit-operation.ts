@@ -1,5 +1,6 @@
 import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
 import type { AccessPolicy } from '../../auth/access-policy.js';
+import { requirePurposeOfUse } from '../../auth/authorize-interaction.js';
 import type { Permission } from '../../auth/scopes.js';
 import { runFullAudit, type AuditFinding, type FullAuditDeps, type FullAuditReport } from '../../ledger/full-audit.js';
 import type { FhirContext } from '../fhir-context.js';
@@ -30,7 +31,7 @@ export async function fullAuditOperation(ctx: FhirContext): Promise<FhirResponse
  */
 export function authorizeFullAudit(policy: AccessPolicy): readonly Permission[] {
   const p = policy.principal;
-  if (p.purposeOfUse.length === 0) throw new FhirError('forbidden', 'The access token carries no purpose of use (purpose_of_use); every access to data must state one');
+  requirePurposeOfUse(p);
   if (!p.roles.includes('admin')) throw new FhirError('forbidden', '$full-audit is open to principals with role admin (data stewards)');
   return [];
 }

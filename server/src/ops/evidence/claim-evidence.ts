@@ -1,11 +1,16 @@
 import type { Bundle, BundleEntry, Claim, ExplanationOfBenefit } from '@medplum/fhirtypes';
+import type { AccessPolicy } from '../../auth/access-policy.js';
+import { authorizeInteraction } from '../../auth/authorize-interaction.js';
 import { ScopedStore } from '../../auth/scoped-store.js';
+import type { Permission } from '../../auth/scopes.js';
 import { purposeGroup } from '../../consent/purpose-groups.js';
 import type { DataCategory } from '../../consent/data-categories.js';
 import type { FhirContext } from '../../fhir/fhir-context.js';
 import type { FhirRequest, FhirResponse } from '../../fhir/fhir-request.js';
 import { proveVersion, type VersionProof } from '../../fhir/interactions/verify-operation.js';
 import { FhirError } from '../../fhir/outcomes.js';
+import { parameterEntries } from '../../fhir/parameters-body.js';
+import type { RouteMatch } from '../../fhir/routes.js';
 import type { StoredVersion } from '../../store/resource-store.js';
 import { absentEntry, resourceEntry } from './evidence-entry.js';
 import { evidenceTargets } from './evidence-targets.js';
@@ -21,8 +26,9 @@ export const EVIDENCE_ROLE = 'insurer';
  * receipt (the one `$verify` builds), so the insurer can prove offline that it was not altered.
  *
  * - Who: role `insurer` and a request purpose in the payment group (HPAYMT, CLMATTCH, COVAUTH …);
- *   anything else is 403, before anything is read.
- * - The Claim/EOB is read through the request's scoped store: not visible → 404 as any read.
+ *   anything else is 403, before anything is read (authorizeEvidence, the route's authorization).
+ * - The Claim/EOB is read through the request's scoped store: not visible → 404 as any read. A
+ *   deleted one reads as a tombstone without content, and is not visible either.
  * - Each `supportingInfo[].valueReference` (a `Type/id`, `Type/id/_history/v` or this server's
  *   absolute URL of one) goes through the same scoped store: disclosed (resource + receipt),
  *   withheld by consent (reference + data categories, no content), or unavailable (absent,
@@ -33,15 +39,10 @@ export const EVIDENCE_ROLE = 'insurer';
  */
 export async function claimEvidence(ctx: FhirContext, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
   if (!EVIDENCE_TYPES.includes(type)) throw new FhirError('unknown-type', `$evidence is defined on ${EVIDENCE_TYPES.join(' and ')}, not on ${type}`);
-  const p = ctx.principal;
-  if (!p.roles.includes(EVIDENCE_ROLE)) throw new FhirError('forbidden', `$evidence is for insurers (role ${EVIDENCE_ROLE}) settling a claim`);
-  const purpose = p.purposeOfUse[0];
-  if (purpose === undefined || purposeGroup(purpose) !== 'payment') {
-    throw new FhirError('forbidden', `$evidence needs a payment purpose of use (HPAYMT or another code of the payment group); this request's purpose is ${purpose ?? 'none'}`);
-  }
   if (req.method === 'POST' && req.body !== undefined) {
-    const params = (req.body as { parameter?: unknown[] } | null)?.parameter;
-    if ((req.body as { resourceType?: unknown } | null)?.resourceType !== 'Parameters' || (Array.isArray(params) && params.length > 0)) {
+    const isParameters = (req.body as { resourceType?: unknown } | null)?.resourceType === 'Parameters';
+    // parameterEntries: a `parameter` that is no array is a 400 of its own, not an empty list.
+    if (!isParameters || parameterEntries(req.body, '$evidence').length > 0) {
       throw new FhirError('bad-request', '$evidence takes no parameters: POST it with no body or an empty Parameters resource');
     }
   }
@@ -54,7 +55,6 @@ export async function claimEvidence(ctx: FhirContext, req: FhirRequest, type: st
 
   const claim = await store.readCurrent(type, id);
   if (!claim || !claim.resource) throw new FhirError('not-found', `${type}/${id} not found`);
-  if (claim.deleted) throw new FhirError('gone', `${type}/${id} was deleted`);
 
   const entries: BundleEntry[] = [resourceEntry(req.baseUrl, claim.resource, { status: 'claim', ...(await proofOf(ctx, claim)) })];
   for (const target of evidenceTargets(claim.resource as Claim | ExplanationOfBenefit, req.baseUrl)) {
@@ -71,6 +71,23 @@ export async function claimEvidence(ctx: FhirContext, req: FhirRequest, type: st
   }
   const bundle: Bundle = { resourceType: 'Bundle', type: 'collection', timestamp: ctx.now(), entry: entries };
   return { status: 200, body: bundle };
+}
+
+/**
+ * The route's authorization (Route.authorize): the general check of an operation on a type
+ * (a purpose is stated, some scope reaches the type), then, on the types `$evidence` is defined
+ * on, the insurer role and a payment purpose. On another type the handler answers unknown-type.
+ */
+export function authorizeEvidence(policy: AccessPolicy, m: RouteMatch): readonly Permission[] {
+  const readAs = authorizeInteraction(policy, { interaction: 'operation', ...(m.type !== undefined ? { type: m.type } : {}) }) ?? [];
+  if (m.type === undefined || !EVIDENCE_TYPES.includes(m.type)) return readAs;
+  const p = policy.principal;
+  if (!p.roles.includes(EVIDENCE_ROLE)) throw new FhirError('forbidden', `$evidence is for insurers (role ${EVIDENCE_ROLE}) settling a claim`);
+  const purpose = p.purposeOfUse[0];
+  if (purpose === undefined || purposeGroup(purpose) !== 'payment') {
+    throw new FhirError('forbidden', `$evidence needs a payment purpose of use (HPAYMT or another code of the payment group); this request's purpose is ${purpose ?? 'none'}`);
+  }
+  return readAs;
 }
 
 /** The version's receipt, when this server keeps a Merkle log. */

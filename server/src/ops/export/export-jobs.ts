@@ -53,6 +53,14 @@ export type JobView =
 /** Patient ids remembered while a job's AuditEvents are written, to write one event per patient. */
 const AUDIT_DEDUP_IDS = 100_000;
 
+/**
+ * Bulk export is never a break-the-glass access (403). The one check, made at kick-off
+ * (export-routes.ts) before a job exists, and again when the job runs.
+ */
+export function refuseBreakGlass(ctx: FhirContext): void {
+  if (ctx.consent?.mode === 'break-glass') throw new FhirError('forbidden', 'Break-the-glass access is not available to bulk export');
+}
+
 /** A job the caller may not see, or that does not exist, or expired: all read alike (404). */
 const notFound = (): FhirError => new FhirError('not-found', 'No such export job (it may have expired or been cancelled)');
 
@@ -239,7 +247,9 @@ export class ExportJobs {
     try {
       const principal = principalOf(job);
       const ctx = wiring.contextFor(principal, job.baseUrl);
-      if (ctx.consent?.mode === 'break-glass') throw new FhirError('forbidden', 'Break-the-glass access is not available to bulk export');
+      // Again at run time: the record may outlive a change of CONSENT_BREAK_GLASS_ROLES (a queued
+      // or interrupted job runs after a restart), which would turn the same principal into a break-glass one.
+      refuseBreakGlass(ctx);
       const result = await runExport({
         ctx,
         baseStore: this.deps.baseStore,

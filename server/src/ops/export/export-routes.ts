@@ -1,12 +1,13 @@
 import type { AccessPolicy } from '../../auth/access-policy.js';
 import { AccessPolicy as Policy } from '../../auth/access-policy.js';
-import { InsufficientScopeError } from '../../auth/authorize-interaction.js';
+import { InsufficientScopeError, requirePurposeOfUse } from '../../auth/authorize-interaction.js';
 import type { Permission } from '../../auth/scopes.js';
 import { rawRequestOf } from '../../audit/request-auditor.js';
 import type { FhirContext } from '../../fhir/fhir-context.js';
-import type { FhirHandler, FhirRequest, FhirResponse } from '../../fhir/fhir-request.js';
+import type { FhirRequest, FhirResponse } from '../../fhir/fhir-request.js';
 import { FhirError, normaliseError, okOutcome, outcome } from '../../fhir/outcomes.js';
-import type { ExportJobs } from './export-jobs.js';
+import type { Route } from '../../fhir/routes.js';
+import { refuseBreakGlass, type ExportJobs } from './export-jobs.js';
 import { NDJSON, servedManifest } from './export-manifest.js';
 import { parseExportRequest, type ExportLevel } from './export-parameters.js';
 import { compileTypeFilters } from './type-filters.js';
@@ -24,16 +25,11 @@ declare module '../../fhir/fhir-context.js' {
  * (GET, or POST with a Parameters body), the status URL `[base]/$export-status/[job]` (GET
  * polls, DELETE cancels) and the files at `[base]/$export-file/[job].[file]`. All of them go
  * through FhirService like any request, so each is audited by the request auditor.
+ *
+ * Each is a Route of the route table (fhir/routes.ts) given by its path; the table adds the
+ * rest (an operation that writes nothing).
  */
-export interface ExportRoute {
-  readonly method: 'GET' | 'POST' | 'DELETE';
-  readonly path: string;
-  readonly operation: string;
-  readonly types?: readonly string[];
-  readonly definition?: string;
-  authorize(policy: AccessPolicy): readonly Permission[];
-  handle(ctx: FhirContext, req: FhirRequest, m: { type?: string; id?: string }, router: FhirHandler): Promise<FhirResponse>;
-}
+export type ExportRoute = Readonly<Pick<Route, 'method' | 'types' | 'definition' | 'handle'> & Required<Pick<Route, 'operation' | 'authorize'>> & { path: string }>;
 
 const BULK = 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition';
 /** Listed for Patient and Group in the CapabilityStatement (the system-level form has no type to hang on). */
@@ -53,7 +49,7 @@ const BUSY_RETRY_SECONDS = 30;
  */
 export function authorizeExport(policy: AccessPolicy): readonly Permission[] {
   const p = policy.principal;
-  if (p.purposeOfUse.length === 0) throw new FhirError('forbidden', 'The access token carries no purpose of use (purpose_of_use); every access to data must state one');
+  requirePurposeOfUse(p);
   const backend = p.launchPatient === undefined && p.scopes.length > 0 && p.scopes.every((s) => s.context === 'system');
   if (!backend) throw new InsufficientScopeError('Bulk Data export is for backend services clients: a client_credentials token with system/ scopes only');
   if (!p.scopes.some((s) => s.permissions.includes('s'))) throw new InsufficientScopeError('None of the access token\'s system/ scopes allows search, which export needs');
@@ -88,7 +84,7 @@ async function kickOff(ctx: FhirContext, req: FhirRequest, level: ExportLevel, g
   for (const t of spec.types ?? []) {
     if (!policy.grants(t, 's')) throw new InsufficientScopeError(`The access token's scopes do not allow searching ${t}, which _type names`);
   }
-  if (ctx.consent?.mode === 'break-glass') throw new FhirError('forbidden', 'Break-the-glass access is not available to bulk export');
+  refuseBreakGlass(ctx);
   // Bad _typeFilter queries are the kick-off's 400, not a failed job later.
   await compileTypeFilters(ctx, spec);
   if (level === 'group') await jobs.checkGroup(ctx, req.baseUrl, groupId as string);

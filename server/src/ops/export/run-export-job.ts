@@ -4,6 +4,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { AccessPolicy } from '../../auth/access-policy.js';
 import { compartmentParamsOf } from '../../auth/compartment.js';
 import type { FhirContext } from '../../fhir/fhir-context.js';
+import { FhirError } from '../../fhir/outcomes.js';
 import { localId } from '../../fhir/search/chain.js';
 import { andOf, idxField, type Doc } from '../../fhir/search/query-doc.js';
 import type { ResourceStore, SearchMatch } from '../../store/resource-store.js';
@@ -112,11 +113,11 @@ export async function runExport(run: ExportRun): Promise<ExportRunResult> {
   let deid: ResourceDeidentifier | undefined;
   let cohort: CohortSource | undefined;
   if (spec.level === 'group') {
-    if (!run.resolveCohort) throw new Error('Group export needs the cohort module');
+    if (!run.resolveCohort) throw new FhirError('not-supported', 'Group-level export needs the cohort module, which this server now runs without');
     cohort = await run.resolveCohort(run.cohortStore ?? ctx.store, spec.groupId as string, run.now);
   }
   if (spec.deidentify) {
-    if (!run.deidentifier) throw new Error('De-identification was asked for but is not available');
+    if (!run.deidentifier) throw new FhirError('not-supported', 'De-identified export was asked for, but this server now runs without the de-identification module');
     // Pseudonyms are stable within a study (a Group linked to one), else within the client.
     deid = run.deidentifier(cohort?.study ?? `client:${ctx.principal.clientId}`);
   }
