@@ -1,6 +1,5 @@
+import { conjunctsOf, type Doc } from '../fhir/search/query-doc.js';
 import type { IndexValues, SearchQuery } from './resource-store.js';
-
-type Doc = Record<string, unknown>;
 
 /**
  * The exact values a query's `matchedOf` names: those of the filter's top-level conjunct (under
@@ -9,24 +8,12 @@ type Doc = Record<string, unknown>;
  */
 export function matchedValuesOf(query: SearchQuery): string[] {
   const field = query.matchedOf as string;
-  const found = findConjunct(query.filter, `idx.${field}`);
-  if (!found) throw new Error(`matchedOf '${field}': the filter holds no top-level exact-value conjunct on idx.${field}`);
-  return found;
-}
-
-function findConjunct(filter: Doc, key: string): string[] | undefined {
-  for (const [k, cond] of Object.entries(filter)) {
-    if (k === '$and' && Array.isArray(cond)) {
-      for (const sub of cond) {
-        const found = sub !== null && typeof sub === 'object' ? findConjunct(sub as Doc, key) : undefined;
-        if (found) return found;
-      }
-    } else if (k === key) {
-      const values = exactStrings(cond);
-      if (values) return values;
-    }
+  const key = `idx.${field}`;
+  for (const conjunct of conjunctsOf(query.filter)) {
+    const values = Object.hasOwn(conjunct, key) ? exactStrings(conjunct[key]) : undefined;
+    if (values) return values;
   }
-  return undefined;
+  throw new Error(`matchedOf '${field}': the filter holds no top-level exact-value conjunct on idx.${field}`);
 }
 
 function exactStrings(cond: unknown): string[] | undefined {

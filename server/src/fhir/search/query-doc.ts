@@ -21,6 +21,21 @@ export function andOf(clauses: Doc[]): Doc {
 }
 
 /**
+ * The inverse of andOf: a query document's top-level conjuncts, `$and` arrays flattened and each
+ * field of a document on its own.
+ */
+export function conjunctsOf(filter: Doc): Doc[] {
+  const out: Doc[] = [];
+  for (const [key, cond] of Object.entries(filter)) {
+    if (key === '$and' && Array.isArray(cond) && cond.every(isDoc)) for (const sub of cond) out.push(...conjunctsOf(sub));
+    else out.push({ [key]: cond });
+  }
+  return out;
+}
+
+const isDoc = (v: unknown): v is Doc => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
  * Splits on `sep` where it is not escaped; escapes are kept so a later split on another
  * separator still sees them. Call `unescapeValue` on the final parts.
  */

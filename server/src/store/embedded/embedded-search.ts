@@ -5,7 +5,8 @@ import { checkPosition, compareSortValues, effectiveSort, sortValuesOf } from '.
 import { candidatesOf, type Candidate, type PostingRange } from './access-paths.js';
 import { candidateCursor, intersect, postedIds, readWhole, streamable, type CursorSource } from './id-cursors.js';
 import { matchedValuesOf } from '../matched-values.js';
-import { conjunctsOf, splitFilter, type FilterSplit, type PostingPredicate } from './posting-predicate.js';
+import { conjunctsOf } from '../../fhir/search/query-doc.js';
+import { splitFilter, type FilterSplit, type PostingPredicate } from './posting-predicate.js';
 import type { PostingLookup } from './posting-memory.js';
 import { STRING_END, type PostingKey } from './postings.js';
 

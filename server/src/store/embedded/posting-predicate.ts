@@ -1,3 +1,4 @@
+import { conjunctsOf } from '../../fhir/search/query-doc.js';
 import { isPostedPath, isTruncated } from './postings.js';
 
 /**
@@ -47,16 +48,6 @@ export function splitFilter(filter: Doc): FilterSplit {
     conjuncts.push(p ? { doc: conjunct, decided: true, predicate: p } : { doc: conjunct, decided: false });
   }
   return { decidable, rest: rest.length === 0 ? {} : rest.length === 1 ? (rest[0] as Doc) : { $and: rest }, conjuncts };
-}
-
-/** The filter's top-level conjuncts: `$and` arrays flattened, and each field of a document on its own. */
-export function conjunctsOf(filter: Doc): Doc[] {
-  const out: Doc[] = [];
-  for (const [key, cond] of Object.entries(filter)) {
-    if (key === '$and' && Array.isArray(cond) && cond.every(isDoc)) for (const sub of cond) out.push(...conjunctsOf(sub));
-    else out.push({ [key]: cond });
-  }
-  return out;
 }
 
 function compile(doc: Doc): PostingPredicate | undefined {
