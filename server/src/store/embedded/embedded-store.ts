@@ -19,7 +19,8 @@ import { relabelTarget } from '../relabel-entry.js';
 import { matchedFromIndex, matchedValuesOf } from '../matched-values.js';
 import { matchesById, runSearch, type SearchDoc, type SearchSources, type SearchStats } from './embedded-search.js';
 import { PostingMemory, postingLookup, type PostingLookup, type StagedChanges } from './posting-memory.js';
-import { isTruncated, STRING_END, updatePostings, type PostingKey } from './postings.js';
+import { postedIds, type CursorSource } from './id-cursors.js';
+import { isTruncated, updatePostings, type PostingKey } from './postings.js';
 
 /**
  * The zero-setup engine: LMDB (copy-on-write B+tree, crash-safe: a kill -9 can only lose
@@ -160,24 +161,12 @@ class EmbeddedStore implements ResourceStore {
   /** Builds the postings of a store written before they existed (or in another format). */
   private async ensurePostings(): Promise<void> {
     if (this.meta.get('postings') === POSTINGS_FORMAT) return;
-    let docs = 0;
-    let batch: SearchDoc[] = [];
-    const flush = async (): Promise<void> => {
-      const pending = batch;
-      batch = [];
-      await this.root.childTransaction(() => {
-        for (const d of pending) updatePostings(this.postings, d.resourceType, d.id, undefined, d);
-      });
-    };
     if (this.searchDocs.getKeysCount() > 0) {
       this.opts.logger?.info(`Embedded store: building the search postings of existing data in ${this.opts.path}`);
       await this.postings.clearAsync();
-      for (const { value } of this.searchDocs.getRange({})) {
-        batch.push(value);
-        docs++;
-        if (batch.length >= REBUILD_BATCH) await flush();
-      }
-      await flush();
+      const docs = await this.eachSearchDocBatch((batch) => {
+        for (const { value: d } of batch) updatePostings(this.postings, d.resourceType, d.id, undefined, d);
+      });
       this.opts.logger?.info(`Embedded store: search postings built for ${docs} documents`);
     }
     await this.meta.put('postings', POSTINGS_FORMAT);
@@ -187,30 +176,39 @@ class EmbeddedStore implements ResourceStore {
   /** Re-encodes the search documents of a store written before they shared structures (once). */
   private async ensureSearchEncoding(): Promise<void> {
     if (this.meta.get('searchEncoding') === SEARCH_ENCODING) return;
-    let docs = 0;
     if (this.searchDocs.getKeysCount() > 0) {
       const started = Date.now();
       this.opts.logger?.info(`Embedded store: re-encoding the search documents of ${this.opts.path} with shared structures (once)`);
-      let batch: Array<{ key: [string, string]; value: SearchDoc }> = [];
-      const flush = async (): Promise<void> => {
-        const pending = batch;
-        batch = [];
-        await this.root.childTransaction(() => {
-          // Rewritten only if unchanged since it was read: nothing writes during init, but a
-          // rewrite must never put back an older document.
-          for (const { key, value } of pending) if (this.searchDocs.get(key)?.versionId === value.versionId) this.searchDocs.put(key, value);
-        });
-      };
-      for (const { key, value } of this.searchDocs.getRange({})) {
-        batch.push({ key, value });
-        docs++;
-        if (batch.length >= REBUILD_BATCH) await flush();
-      }
-      await flush();
+      const docs = await this.eachSearchDocBatch((batch) => {
+        // Rewritten only if unchanged since it was read: nothing writes during init, but a
+        // rewrite must never put back an older document.
+        for (const { key, value } of batch) if (this.searchDocs.get(key)?.versionId === value.versionId) this.searchDocs.put(key, value);
+      });
       this.opts.logger?.info(`Embedded store: ${docs} search documents re-encoded in ${Date.now() - started} ms`);
     }
     await this.meta.put('searchEncoding', SEARCH_ENCODING);
     await this.root.flushed;
+  }
+
+  /**
+   * Every search document, REBUILD_BATCH at a time, each batch handed to `write` inside one write
+   * transaction, so a rebuild of a large store never holds a huge transaction. Returns the count.
+   */
+  private async eachSearchDocBatch(write: (batch: ReadonlyArray<{ key: [string, string]; value: SearchDoc }>) => void): Promise<number> {
+    let docs = 0;
+    let batch: Array<{ key: [string, string]; value: SearchDoc }> = [];
+    const flush = async (): Promise<void> => {
+      const pending = batch;
+      batch = [];
+      await this.root.childTransaction(() => write(pending));
+    };
+    for (const { key, value } of this.searchDocs.getRange({})) {
+      batch.push({ key, value });
+      docs++;
+      if (batch.length >= REBUILD_BATCH) await flush();
+    }
+    await flush();
+    return docs;
   }
 
   async readCurrent(resourceType: string, id: string): Promise<StoredVersion | undefined> {
@@ -286,12 +284,9 @@ class EmbeddedStore implements ResourceStore {
       byId.set(h.id, h);
     }
     if (byId.size === 0) return;
-    const type = query.resourceType;
-    for (const value of values) {
-      for (const key of this.postings.getKeys({ start: [type, field, value] as unknown as PostingKey, end: [type, field, value, STRING_END] as unknown as PostingKey })) {
-        byId.get(key[3])?.matched?.push(value);
-      }
-    }
+    const source: CursorSource = { postings: this.postings, has: this.has, type: query.resourceType, onRead: () => {} };
+    const ranges = values.map((value) => ({ kind: 'eq' as const, path: field, value }));
+    postedIds(source, { ranges, exact: true }, (_path, value, id) => byId.get(id)?.matched?.push(value as string));
   }
 
   private toMatch(query: SearchQuery, doc: SearchDoc, sortValues: unknown[]): SearchMatch | undefined {

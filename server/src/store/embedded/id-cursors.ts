@@ -237,8 +237,10 @@ function absentPrefixes(src: CursorSource, ranges: ReadonlyArray<Extract<Posting
   for (const [k, { path, prefix, n }] of groups) {
     if (n < PROBE_GROUP) continue;
     let any = false;
-    for (const _key of src.postings.getKeys({ start: [src.type, path, prefix] as unknown as PostingKey, end: [src.type, path, prefix + STRING_END] as unknown as PostingKey, limit: 1 })) any = true;
-    src.onRead();
+    for (const _key of src.postings.getKeys({ start: [src.type, path, prefix] as unknown as PostingKey, end: [src.type, path, prefix + STRING_END] as unknown as PostingKey, limit: 1 })) {
+      src.onRead();
+      any = true;
+    }
     if (!any) absent.add(k);
   }
   return absent;
