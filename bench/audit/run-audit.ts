@@ -16,6 +16,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { settleCopy } from '../settle-copy.js';
 import { ACTORS } from '../consent/scenarios.js';
 import { nowUs, summariseCpuProfiles, type ProfileWindow } from '../cpu-profile.js';
 import { measureFsyncRate } from '../fsync-rate.js';
@@ -127,6 +128,7 @@ async function readsPart(s: AuditBenchSettings, workDir: string, failures: strin
   const c0 = performance.now();
   cpSync(onDir, offDir, { recursive: true });
   const copySeconds = (performance.now() - c0) / 1000;
+  settleCopy(workDir);
 
   const env = { AUTH_AUDIENCE: AUDIENCE };
   const on = await startCustodian({ repoRoot: REPO_ROOT, dataDir: onDir, name: 'audit-on', env, ...(prof ? { cpuProfDir: prof.dir('on') } : {}) });

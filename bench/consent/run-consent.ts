@@ -13,6 +13,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { settleCopy } from '../settle-copy.js';
 import { LOINC, Prng } from '../../fixtures/population/index.js';
 import { nowUs, summariseCpuProfiles, type ProfileWindow } from '../cpu-profile.js';
 import { fetchBundle, matchCount, runClosedLoop, type LoopResult } from '../search/closed-loop.js';
@@ -161,7 +162,8 @@ async function main(): Promise<number> {
     const c0 = performance.now();
     cpSync(built.dataDir, dataDir, { recursive: true });
     const copySeconds = (performance.now() - c0) / 1000;
-    log(`  copied in ${copySeconds.toFixed(1)} s`);
+    const settleSeconds = settleCopy(dataDir);
+    log(`  copied in ${copySeconds.toFixed(1)} s, written back in ${settleSeconds?.toFixed(1) ?? '(sync -f unavailable)'} s`);
 
     if (cpuProfDir) {
       for (const name of SERVERS) {

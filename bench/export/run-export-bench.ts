@@ -29,9 +29,10 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { settleCopy } from '../settle-copy.js';
 import { principalFromClaims } from '../../server/src/auth/principal.js';
 import { loadConfig } from '../../server/src/config/config.js';
 import { openDependencies } from '../../server/src/dependencies.js';
@@ -72,6 +73,8 @@ interface Measure {
   /** V8 heap in use before the job and after that collection: objects the job left behind. */
   heapBeforeMb: number;
   heapAfterGcMb?: number;
+  /** Garbage collection pauses during the job: how many, their total and longest (ms). */
+  gc: { count: number; totalMs: number; maxMs: number };
 }
 
 const RESEARCH = principalFromClaims({
@@ -123,6 +126,7 @@ async function runSide(side: Side, source: string, work: string, batch: number):
   const dataDir = join(work, side.name);
   rmSync(dataDir, { recursive: true, force: true });
   cpSync(source, dataDir, { recursive: true });
+  settleCopy(dataDir);
   const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', BASE_URL: BUILD_BASE_URL, EXPORT_PATIENT_BATCH: String(batch), SEED_ON_FIRST_START: 'false' });
   const deps = await openDependencies(config, pino({ level: 'silent' }), { enforceConsent: side.enforceConsent, audit: false });
   try {
@@ -137,6 +141,16 @@ async function runSide(side: Side, source: string, work: string, batch: number):
       anonPeak = Math.max(anonPeak, anonymousBytes());
     }, 20);
     const profiler = process.env.BENCH_EXPORT_CPU_PROF ? await startProfiler() : undefined;
+    const gc = { count: 0, totalMs: 0, maxMs: 0 };
+    const countGc = (entries: readonly { duration: number }[]): void => {
+      for (const e of entries) {
+        gc.count++;
+        gc.totalMs += e.duration;
+        gc.maxMs = Math.max(gc.maxMs, e.duration);
+      }
+    };
+    const gcObserver = new PerformanceObserver((list) => countGc(list.getEntries()));
+    gcObserver.observe({ entryTypes: ['gc'] });
     const t0 = performance.now();
     const job = deps.exports.kickOff(RESEARCH, { level: 'patient', typeFilters: [], deidentify: false, lenient: false }, {
       request: `${BUILD_BASE_URL}/Patient/$export`,
@@ -148,6 +162,8 @@ async function runSide(side: Side, source: string, work: string, batch: number):
     deps.exports.start();
     await deps.exports.idle();
     const seconds = (performance.now() - t0) / 1000;
+    countGc(gcObserver.takeRecords());
+    gcObserver.disconnect();
     if (profiler) log(`CPU profile of the ${side.name} job: ${await profiler.stop(join(resolve(process.env.BENCH_EXPORT_CPU_PROF as string), `export-${side.name}-${Date.now()}.cpuprofile`))}`);
     clearInterval(sampler);
     peak = Math.max(peak, process.memoryUsage().rss);
@@ -171,6 +187,7 @@ async function runSide(side: Side, source: string, work: string, batch: number):
       anonBeforeMb: anonBefore / 2 ** 20,
       anonPeakMb: anonPeak / 2 ** 20,
       heapBeforeMb: heapBefore / 2 ** 20,
+      gc,
       ...(anonAfterGc !== undefined ? { anonAfterGcMb: anonAfterGc / 2 ** 20 } : {}),
       ...(heapAfterGc !== undefined ? { heapAfterGcMb: heapAfterGc / 2 ** 20 } : {}),
     };
@@ -222,7 +239,7 @@ export async function runExportBench(): Promise<void> {
       for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {
         const m = await runSide(side, source, work, batch);
         results[side.name].push(m);
-        log(`round ${r + 1} ${side.name}: ${fmt(m.resources)} resources, ${fmt(m.bytes / 2 ** 20, 1)} MB in ${fmt(m.seconds, 2)} s; RSS ${fmt(m.rssBeforeMb)} -> peak ${fmt(m.rssPeakMb)} MB`);
+        log(`round ${r + 1} ${side.name}: ${fmt(m.resources)} resources, ${fmt(m.bytes / 2 ** 20, 1)} MB in ${fmt(m.seconds, 2)} s; RSS ${fmt(m.rssBeforeMb)} -> peak ${fmt(m.rssPeakMb)} MB; GC ${m.gc.count} pauses, ${fmt(m.gc.totalMs)} ms (longest ${fmt(m.gc.maxMs, 1)})`);
       }
     }
   } finally {

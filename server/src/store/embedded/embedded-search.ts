@@ -6,9 +6,9 @@ import { candidatesOf, type Candidate, type PostingRange } from './access-paths.
 import { candidateCursor, intersect, postedIds, readWhole, streamable, type CursorSource } from './id-cursors.js';
 import { matchedValuesOf } from '../matched-values.js';
 import { conjunctsOf } from '../../fhir/search/query-doc.js';
-import { splitFilter, type FilterSplit, type PostingPredicate } from './posting-predicate.js';
+import { splitFilter, type FilterSplit, type Has, type PostingPredicate } from './posting-predicate.js';
 import type { PostingLookup } from './posting-memory.js';
-import { STRING_END, type PostingKey } from './postings.js';
+import { STRING_END, type PostingKey, type PostingValue } from './postings.js';
 
 /**
  * Index-driven search for the embedded engine (FHIR R4 §3.1.1,
@@ -44,8 +44,10 @@ export interface SearchSources {
   has: PostingLookup;
   /** How many documents carry a posting, when it is held in memory (a hash lookup); else undefined. */
   memoryCount?: (type: string, path: string, value: string | number) => number | undefined;
-  /** Whether a path's postings are held in memory. */
-  inMemory?: (path: string) => boolean;
+  /** A path's postings of a type when held in memory (posting-memory.ts valuesOf), else undefined. */
+  memoryValues?: (type: string, path: string) => ReadonlyMap<PostingValue, ReadonlySet<string>> | undefined;
+  /** Whether memory must not answer for a document (a commit of it is in flight). */
+  memoryPending?: (type: string, id: string) => boolean;
 }
 
 /** What one search did; reported to an observer so tests can tell index use from a scan. */
@@ -138,6 +140,10 @@ class SearchRun {
   private readonly skip: number;
   private readonly limit: number;
   private readonly cursorSource: CursorSource;
+  /** The document passes() decides, and the LMDB answers remembered for it. */
+  private readonly doc: { id: string; seen: Map<string, boolean> | undefined; pending: boolean } = { id: '', seen: undefined, pending: false };
+  /** Hot paths' postings for this run's type (undefined: the path is not held in memory). */
+  private readonly hotValues = new Map<string, ReadonlyMap<PostingValue, ReadonlySet<string>> | undefined>();
   /** Candidates whose ids were read whole (readWhole), kept for sizing and streaming alike. */
   private readonly whole = new Map<Candidate, string[]>();
   /** `matchedOf`: the field, its values, and what the whole reads found. */
@@ -441,23 +447,35 @@ class SearchRun {
   private passes(id: string): boolean {
     const preds = this.preds;
     if (preds.length === 0) return true;
-    // LMDB answers are remembered for the document (a clause may ask twice); memory answers
-    // cost less than the remembering.
-    let seen: Map<string, boolean> | undefined;
-    const has = (path: string, value: string | number): boolean => {
-      if (this.src.inMemory?.(path)) return this.src.has(this.type, path, value, id);
-      const k = `${path}\u0000${value}`;
-      let v = (seen ??= new Map()).get(k);
-      if (v === undefined) {
-        this.postingsRead++;
-        v = this.src.has(this.type, path, value, id);
-        seen.set(k, v);
-      }
-      return v;
-    };
-    for (const p of preds) if (!p(has)) return false;
+    this.doc.id = id;
+    this.doc.seen = undefined;
+    this.doc.pending = this.src.memoryPending?.(this.type, id) ?? false;
+    for (const p of preds) if (!p(this.docHas)) return false;
     return true;
   }
+
+  /**
+   * `has` for the document passes() is deciding. One function for the whole run, since a
+   * closure per document costs more than its lookups. Memory answers hot paths (postings read
+   * once per run: a search is synchronous, so no commit lands meanwhile); LMDB answers the rest,
+   * remembered for the document since a clause may ask twice.
+   */
+  private readonly docHas: Has = (path, value) => {
+    const d = this.doc;
+    if (!d.pending) {
+      let values = this.hotValues.get(path);
+      if (values === undefined && !this.hotValues.has(path)) this.hotValues.set(path, (values = this.src.memoryValues?.(this.type, path)));
+      if (values) return values.get(value)?.has(d.id) ?? false;
+    }
+    const k = `${path}\u0000${value}`;
+    let v = (d.seen ??= new Map()).get(k);
+    if (v === undefined) {
+      this.postingsRead++;
+      v = this.src.has(this.type, path, value, d.id);
+      d.seen.set(k, v);
+    }
+    return v;
+  };
 
   private test(doc: SearchDoc): boolean {
     this.examined++;

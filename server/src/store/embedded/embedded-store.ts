@@ -312,7 +312,11 @@ class EmbeddedStore implements ResourceStore {
       postings: this.postings,
       has: this.has,
       ...(memory
-        ? { memoryCount: (type: string, path: string, value: string | number) => memory.count(type, path, value), inMemory: (path: string) => memory.isHot(path) }
+        ? {
+            memoryCount: (type: string, path: string, value: string | number) => memory.count(type, path, value),
+            memoryValues: (type: string, path: string) => memory.valuesOf(type, path),
+            memoryPending: (type: string, id: string) => memory.isPending(type, id),
+          }
         : {}),
     });
   }

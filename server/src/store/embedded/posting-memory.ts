@@ -70,8 +70,22 @@ export class PostingMemory {
    * Only for hot paths.
    */
   has(type: string, path: string, value: PostingValue, id: string): boolean | undefined {
-    if (this.pending.size > 0 && this.pending.has(docKey(type, id))) return undefined;
+    if (this.isPending(type, id)) return undefined;
     return this.sets.get(type)?.get(path)?.get(value)?.has(id) ?? false;
+  }
+
+  /**
+   * A hot path's postings of one type, value → ids (empty when it has none), or undefined when
+   * the path is not hot. Live: read it within one synchronous search, and ask isPending first.
+   */
+  valuesOf(type: string, path: string): ReadonlyMap<PostingValue, ReadonlySet<string>> | undefined {
+    if (!this.paths.has(path)) return undefined;
+    return this.sets.get(type)?.get(path) ?? EMPTY;
+  }
+
+  /** Whether the document has a commit in flight, so that memory must not answer for it. */
+  isPending(type: string, id: string): boolean {
+    return this.pending.size > 0 && this.pending.has(docKey(type, id));
   }
 
   /** How many documents of the type carry the value (for planning), or undefined when the path is not hot. */
@@ -148,6 +162,8 @@ export function postingLookup(postings: Database<null, PostingKey>, memory: Post
     return memory.has(type, path, value, id) ?? fromDb(type, path, value, id);
   };
 }
+
+const EMPTY: ReadonlyMap<PostingValue, ReadonlySet<string>> = new Map();
 
 const docKey = (type: string, id: string): string => `${type}\u0000${id}`;
 

@@ -58,7 +58,7 @@ function compile(doc: Doc): PostingPredicate | undefined {
     parts.push(p);
   }
   if (parts.length === 0) return undefined;
-  return parts.length === 1 ? (parts[0] as PostingPredicate) : (has) => parts.every((p) => p(has));
+  return parts.length === 1 ? (parts[0] as PostingPredicate) : every(parts);
 }
 
 function compileLogical(op: '$and' | '$or', cond: unknown): PostingPredicate | undefined {
@@ -69,7 +69,7 @@ function compileLogical(op: '$and' | '$or', cond: unknown): PostingPredicate | u
     if (!p) return undefined;
     subs.push(p);
   }
-  return op === '$and' ? (has) => subs.every((p) => p(has)) : (has) => subs.some((p) => p(has));
+  return op === '$and' ? every(subs) : some(subs);
 }
 
 function compileField(key: string, cond: unknown): PostingPredicate | undefined {
@@ -91,12 +91,33 @@ function compileField(key: string, cond: unknown): PostingPredicate | undefined 
     case '$ne':
       return exact(arg) ? (has) => !has(path, arg) : undefined;
     case '$in':
-      return all(arg) && arg.length <= MAX_LOOKED_UP_VALUES ? (has) => arg.some((v) => has(path, v)) : undefined;
+      return all(arg) && arg.length <= MAX_LOOKED_UP_VALUES ? (has) => hasAny(has, path, arg) : undefined;
     case '$nin':
-      return all(arg) && arg.length <= MAX_LOOKED_UP_VALUES ? (has) => !arg.some((v) => has(path, v)) : undefined;
+      return all(arg) && arg.length <= MAX_LOOKED_UP_VALUES ? (has) => !hasAny(has, path, arg) : undefined;
     default:
       return undefined;
   }
+}
+
+// Loops rather than every/some with an arrow: these run several times for every document a
+// consent-filtered search examines, and an arrow per call is measurable there.
+function hasAny(has: Has, path: string, values: readonly string[]): boolean {
+  for (const v of values) if (has(path, v)) return true;
+  return false;
+}
+
+function every(ps: readonly PostingPredicate[]): PostingPredicate {
+  return (has) => {
+    for (const p of ps) if (!p(has)) return false;
+    return true;
+  };
+}
+
+function some(ps: readonly PostingPredicate[]): PostingPredicate {
+  return (has) => {
+    for (const p of ps) if (p(has)) return true;
+    return false;
+  };
 }
 
 function isDoc(v: unknown): v is Doc {
