@@ -1,5 +1,6 @@
 import type { ResourceStore, SearchMatch } from '../../store/resource-store.js';
 import type { Definitions } from '../definitions.js';
+import { parseLocalReference } from '../local-reference.js';
 import { includeParamsFor, referenceParams, type IncludeParam } from './include-params.js';
 
 /**
@@ -17,7 +18,6 @@ export interface IncludeResult {
 /** Enough for chains such as MedicationRequest → Medication → Organization → Organization. */
 export const MAX_ROUNDS = 5;
 const ID_CHUNK = 500;
-const LOCAL_REF = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
 
 export interface IncludeContext {
   store: Pick<ResourceStore, 'search'>;
@@ -127,9 +127,8 @@ function targetsOf(c: IncludeContext, active: readonly IncludeParam[], frontier:
  * includes the current version: the search set holds current resources only.
  */
 export function localReference(ref: string, baseUrl: string): { type: string; id: string } | undefined {
-  const local = ref.startsWith(`${baseUrl}/`) ? ref.slice(baseUrl.length + 1) : ref;
-  const m = LOCAL_REF.exec(local);
-  return m ? { type: m[1] as string, id: m[2] as string } : undefined;
+  const local = parseLocalReference(ref, baseUrl, { anyVersion: true });
+  return local ? { type: local.type, id: local.id } : undefined;
 }
 
 function key(r: { resourceType: string; id: string }): string {

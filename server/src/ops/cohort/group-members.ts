@@ -1,7 +1,6 @@
 import type { GroupMember } from '@medplum/fhirtypes';
+import { parseLocalReference } from '../../fhir/local-reference.js';
 import { FhirError } from '../../fhir/outcomes.js';
-
-const PATIENT_REF = /^Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
 /**
  * The patient ids of an enumerated Group (`actual=true`) that are members at `now`: a member
@@ -16,11 +15,12 @@ export function currentMembers(members: readonly GroupMember[], now: string): st
   members.forEach((m, i) => {
     const where = `Group.member[${i}].entity`;
     const ref = m.entity?.reference ?? '';
-    const hit = PATIENT_REF.exec(ref);
-    if (!hit) throw new FhirError('bad-request', `${where} '${ref.slice(0, 100)}' is not a reference Patient/<id>: a person Group lists Patients`, where);
+    // Relative only (no base URL): members are written `Patient/<id>`.
+    const hit = parseLocalReference(ref);
+    if (hit?.type !== 'Patient') throw new FhirError('bad-request', `${where} '${ref.slice(0, 100)}' is not a reference Patient/<id>: a person Group lists Patients`, where);
     if (m.inactive === true) return;
     if (!covers(m.period, at)) return;
-    out.add(hit[1] as string);
+    out.add(hit.id);
   });
   return [...out];
 }

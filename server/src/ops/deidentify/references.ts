@@ -1,7 +1,7 @@
 import type { Definitions } from '../../fhir/definitions.js';
+import { parseLocalReference } from '../../fhir/local-reference.js';
 import type { Pseudonyms } from './pseudonyms.js';
 
-const LITERAL = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 const URN_UUID = /^urn:uuid:([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
 
 /**
@@ -15,13 +15,8 @@ const URN_UUID = /^urn:uuid:([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-
  */
 export function rewriteReference(reference: string, defs: Definitions, pseudonyms: Pseudonyms, baseUrl: string | undefined): string | undefined {
   if (reference.startsWith('#')) return reference;
-  let relative = reference;
-  if (baseUrl !== undefined && reference.startsWith(`${baseUrl}/`)) relative = reference.slice(baseUrl.length + 1);
-  const literal = LITERAL.exec(relative);
-  if (literal) {
-    const type = literal[1] as string;
-    return defs.isResourceType(type) ? `${type}/${pseudonyms.id(type, literal[2] as string)}` : undefined;
-  }
+  const literal = parseLocalReference(reference, baseUrl);
+  if (literal) return defs.isResourceType(literal.type) ? `${literal.type}/${pseudonyms.id(literal.type, literal.id)}` : undefined;
   const urn = URN_UUID.exec(reference);
   return urn ? `urn:uuid:${pseudonyms.uuid(urn[1] as string)}` : undefined;
 }

@@ -1,4 +1,5 @@
 import type { Claim, ExplanationOfBenefit } from '@medplum/fhirtypes';
+import { parseLocalReference } from '../../fhir/local-reference.js';
 
 /** One distinct piece of evidence a claim names, with every supportingInfo sequence naming it. */
 export interface EvidenceTarget {
@@ -8,8 +9,6 @@ export interface EvidenceTarget {
   /** The target on this server; absent for contained (`#x`), logical or other servers' references. */
   readonly local?: { readonly type: string; readonly id: string; readonly versionId?: string };
 }
-
-const LOCAL = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
 
 /**
  * The `supportingInfo[].valueReference` targets of a Claim or ExplanationOfBenefit, in order of
@@ -23,8 +22,9 @@ export function evidenceTargets(claim: Claim | ExplanationOfBenefit, baseUrl: st
     const reference = raw.startsWith(`${baseUrl}/`) ? raw.slice(baseUrl.length + 1) : raw;
     let t = byRef.get(reference);
     if (!t) {
-      const m = LOCAL.exec(reference);
-      t = { reference, sequences: [], ...(m ? { local: { type: m[1] as string, id: m[2] as string, ...(m[3] ? { versionId: m[3] } : {}) } } : {}) };
+      // `reference` is already relative: no base URL here, or `<base>/<base>/Type/id` would pass.
+      const local = parseLocalReference(reference);
+      t = { reference, sequences: [], ...(local ? { local } : {}) };
       byRef.set(reference, t);
     }
     if (Number.isSafeInteger(info.sequence) && (info.sequence as number) > 0) t.sequences.push(info.sequence as number);

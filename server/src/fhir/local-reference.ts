@@ -1,0 +1,44 @@
+/**
+ * One grammar for "a literal reference to a resource on this server": `Type/id`, optionally
+ * `/_history/vid`, optionally prefixed with this server's absolute base URL. Include, consent,
+ * de-identification, cohort and evidence code all decide "is this one of ours, and which one?";
+ * a single parser keeps them from drifting apart, since a reference one of them recognises and
+ * another does not is where identifiers leak or access rules stop applying.
+ *
+ * Id and version follow R4 `id` (https://hl7.org/fhir/R4/datatypes.html#id); the type only has
+ * to look like a resource type name; callers check it against the definitions when it matters.
+ */
+export interface LocalReference {
+  readonly type: string;
+  readonly id: string;
+  readonly versionId?: string;
+}
+
+export interface LocalReferenceOptions {
+  /**
+   * Accept any non-empty run of characters other than `/` as the version after `/_history/`,
+   * not only an R4 id. For callers that only want the current resource and must keep
+   * recognising every reference they recognised before (consent's compartment and
+   * `dependents` facts go through `localReference`).
+   */
+  readonly anyVersion?: boolean;
+}
+
+const TYPE = '[A-Z][A-Za-z]+';
+const ID = '[A-Za-z0-9\\-.]{1,64}';
+const grammar = (version: string): RegExp => new RegExp(`^(${TYPE})\\/(${ID})(?:\\/_history\\/(${version}))?$`);
+const STRICT = grammar(ID);
+const ANY_VERSION = grammar('[^/]+');
+
+/**
+ * The resource `ref` names on this server, or undefined. With `baseUrl`, `<baseUrl>/Type/id…`
+ * counts as local too; without it only relative references do. Another server's URL, `#x`,
+ * `urn:uuid:`/`urn:oid:` and conditional (`Type?…`) references are not local.
+ */
+export function parseLocalReference(ref: string, baseUrl?: string, options: LocalReferenceOptions = {}): LocalReference | undefined {
+  const local = baseUrl !== undefined && ref.startsWith(`${baseUrl}/`) ? ref.slice(baseUrl.length + 1) : ref;
+  const m = (options.anyVersion ? ANY_VERSION : STRICT).exec(local);
+  if (!m) return undefined;
+  const [, type, id, versionId] = m as unknown as [string, string, string, string | undefined];
+  return versionId !== undefined ? { type, id, versionId } : { type, id };
+}
