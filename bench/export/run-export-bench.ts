@@ -35,7 +35,7 @@ import { pino } from 'pino';
 import { settleCopy } from '../settle-copy.js';
 import { principalFromClaims } from '../../server/src/auth/principal.js';
 import { loadConfig } from '../../server/src/config/config.js';
-import { openDependencies } from '../../server/src/dependencies.js';
+import { openDependencies, type Dependencies } from '../../server/src/dependencies.js';
 import { ORG } from '../../fixtures/population/organizations.js';
 import { buildConsentStore, BUILD_BASE_URL } from '../consent/build-consent-store.js';
 import { consentCacheEntry, consentCacheKey, newestConsentManifest, readConsentManifest, writeConsentManifest, CONSENT_CACHE_LAYOUT } from '../consent/consent-cache.js';
@@ -75,6 +75,20 @@ interface Measure {
   heapAfterGcMb?: number;
   /** Garbage collection pauses during the job: how many, their total and longest (ms). */
   gc: { count: number; totalMs: number; maxMs: number };
+  /** This process's CPU seconds during the job, and the machine's steal time (a VM's neighbours), when /proc/stat tells. */
+  cpuSeconds: number;
+  stealSeconds?: number;
+}
+
+/** The machine's CPU steal time so far in seconds (Linux /proc/stat, USER_HZ 100), or undefined elsewhere. */
+function stealSeconds(): number | undefined {
+  try {
+    const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
+    const steal = Number(fields[8]);
+    return fields[0] === 'cpu' && Number.isFinite(steal) ? steal / 100 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const RESEARCH = principalFromClaims({
@@ -122,7 +136,12 @@ function anonymousBytes(): number {
   return u.heapUsed + u.external + u.arrayBuffers;
 }
 
-async function runSide(side: Side, source: string, work: string, batch: number): Promise<Measure> {
+/**
+ * One export on a fresh copy of the store: Patient-level (every patient), or with `cohort` a
+ * Group-level export of a Group of that many patients (the first by id), created before the
+ * job's measurement starts. The Group shows whether memory follows the cohort's size.
+ */
+async function runSide(side: Side, source: string, work: string, batch: number, cohort?: number): Promise<Measure> {
   const dataDir = join(work, side.name);
   rmSync(dataDir, { recursive: true, force: true });
   cpSync(source, dataDir, { recursive: true });
@@ -130,6 +149,7 @@ async function runSide(side: Side, source: string, work: string, batch: number):
   const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', BASE_URL: BUILD_BASE_URL, EXPORT_PATIENT_BATCH: String(batch), SEED_ON_FIRST_START: 'false' });
   const deps = await openDependencies(config, pino({ level: 'silent' }), { enforceConsent: side.enforceConsent, audit: false });
   try {
+    const groupId = cohort === undefined ? undefined : await createCohortGroup(deps, cohort);
     global.gc?.();
     const rssBefore = process.memoryUsage().rss;
     let peak = rssBefore;
@@ -151,10 +171,13 @@ async function runSide(side: Side, source: string, work: string, batch: number):
     };
     const gcObserver = new PerformanceObserver((list) => countGc(list.getEntries()));
     gcObserver.observe({ entryTypes: ['gc'] });
+    const steal0 = stealSeconds();
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    const job = deps.exports.kickOff(RESEARCH, { level: 'patient', typeFilters: [], deidentify: false, lenient: false }, {
-      request: `${BUILD_BASE_URL}/Patient/$export`,
-      rawRequest: 'Patient/$export',
+    const path = groupId === undefined ? 'Patient/$export' : `Group/${groupId}/$export`;
+    const job = deps.exports.kickOff(RESEARCH, { level: groupId === undefined ? 'patient' : 'group', ...(groupId !== undefined ? { groupId } : {}), typeFilters: [], deidentify: false, lenient: false }, {
+      request: `${BUILD_BASE_URL}/${path}`,
+      rawRequest: path,
       method: 'GET',
       baseUrl: BUILD_BASE_URL,
     });
@@ -162,6 +185,8 @@ async function runSide(side: Side, source: string, work: string, batch: number):
     deps.exports.start();
     await deps.exports.idle();
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const steal1 = stealSeconds();
     countGc(gcObserver.takeRecords());
     gcObserver.disconnect();
     if (profiler) log(`CPU profile of the ${side.name} job: ${await profiler.stop(join(resolve(process.env.BENCH_EXPORT_CPU_PROF as string), `export-${side.name}-${Date.now()}.cpuprofile`))}`);
@@ -188,6 +213,8 @@ async function runSide(side: Side, source: string, work: string, batch: number):
       anonPeakMb: anonPeak / 2 ** 20,
       heapBeforeMb: heapBefore / 2 ** 20,
       gc,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      ...(steal0 !== undefined && steal1 !== undefined ? { stealSeconds: steal1 - steal0 } : {}),
       ...(anonAfterGc !== undefined ? { anonAfterGcMb: anonAfterGc / 2 ** 20 } : {}),
       ...(heapAfterGc !== undefined ? { heapAfterGcMb: heapAfterGc / 2 ** 20 } : {}),
     };
@@ -195,6 +222,25 @@ async function runSide(side: Side, source: string, work: string, batch: number):
     await deps.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** A Group (actual, person) of the first `size` patients by id, written through the server's own write path. */
+async function createCohortGroup(deps: Dependencies, size: number): Promise<string> {
+  const ids: string[] = [];
+  let after: unknown[] | undefined;
+  while (ids.length < size) {
+    const page = await deps.store.search({ resourceType: 'Patient', filter: {}, limit: Math.min(1000, size - ids.length), idsOnly: true, ...(after ? { after } : {}) });
+    for (const m of page.resources) ids.push(m.id);
+    const last = page.resources[page.resources.length - 1];
+    if (!last || page.resources.length === 0) break;
+    after = last.sortValues;
+  }
+  if (ids.length < size) throw new Error(`BENCH_EXPORT_COHORTS: the store holds ${ids.length} patients, fewer than ${size}`);
+  const id = `bench-cohort-${size}`;
+  const group = { resourceType: 'Group', id, type: 'person', actual: true, member: ids.map((p) => ({ entity: { reference: `Patient/${p}` } })) };
+  const res = await deps.fhir.handle({ method: 'PUT', path: `Group/${id}`, query: {}, body: group, headers: { 'content-type': 'application/fhir+json' }, baseUrl: BUILD_BASE_URL });
+  if (res.status >= 300) throw new Error(`creating Group/${id} answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
+  return id;
 }
 
 const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
@@ -233,20 +279,48 @@ export async function runExportBench(): Promise<void> {
       { name: 'unfiltered', enforceConsent: false },
     ] as const
   ).filter((s) => only === undefined || s.name === only);
+  const cohorts = (process.env.BENCH_EXPORT_COHORTS ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .map((x) => {
+      const n = Number(x);
+      if (!Number.isInteger(n) || n < 1 || n > patients) throw new Error(`BENCH_EXPORT_COHORTS: '${x}' is not a whole number of patients in [1, ${patients}]`);
+      return n;
+    });
   const results: Record<Side['name'], Measure[]> = { filtered: [], unfiltered: [] };
+  const byCohort: { size: number; m: Measure }[] = [];
+  const describe = (m: Measure): string =>
+    `${fmt(m.resources)} resources, ${fmt(m.bytes / 2 ** 20, 1)} MB in ${fmt(m.seconds, 2)} s; RSS ${fmt(m.rssBeforeMb)} -> peak ${fmt(m.rssPeakMb)} MB; anonymous +${fmt(m.anonPeakMb - m.anonBeforeMb)} MB peak; CPU ${fmt(m.cpuSeconds, 1)} s${m.stealSeconds !== undefined ? `, machine steal ${fmt(m.stealSeconds, 1)} s` : ''}; GC ${m.gc.count} pauses, ${fmt(m.gc.totalMs)} ms (longest ${fmt(m.gc.maxMs, 1)})`;
   try {
     for (let r = 0; r < rounds; r++) {
       for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {
         const m = await runSide(side, source, work, batch);
         results[side.name].push(m);
-        log(`round ${r + 1} ${side.name}: ${fmt(m.resources)} resources, ${fmt(m.bytes / 2 ** 20, 1)} MB in ${fmt(m.seconds, 2)} s; RSS ${fmt(m.rssBeforeMb)} -> peak ${fmt(m.rssPeakMb)} MB; GC ${m.gc.count} pauses, ${fmt(m.gc.totalMs)} ms (longest ${fmt(m.gc.maxMs, 1)})`);
+        log(`round ${r + 1} ${side.name}: ${describe(m)}`);
       }
+    }
+    // Memory against cohort size: Group exports through the gate, one size after another.
+    for (const size of cohorts) {
+      const m = await runSide({ name: 'filtered', enforceConsent: true }, source, work, batch, size);
+      byCohort.push({ size, m });
+      log(`cohort of ${fmt(size)} (Group export, filtered): ${describe(m)}`);
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  // One side alone (profiling, diagnosis): its rounds above are all there is to say.
-  if (only !== undefined) return;
+  const cohortLines = byCohort.length === 0 ? [] : [
+    '',
+    'Memory against cohort size (Group-level export through the gate, same store; the Patient-level rows above are every patient):',
+    '',
+    '| cohort (patients) | resources | seconds | anonymous memory growth, peak | after a full GC | V8 heap after a full GC |',
+    '|---|---|---|---|---|---|',
+    ...byCohort.map(({ size, m }) => `| ${fmt(size)} | ${fmt(m.resources)} | ${fmt(m.seconds, 2)} | ${fmt(m.anonPeakMb - m.anonBeforeMb)} MB | ${m.anonAfterGcMb !== undefined ? `${fmt(m.anonAfterGcMb - m.anonBeforeMb)} MB` : '–'} | ${m.heapAfterGcMb !== undefined ? `${fmt(m.heapAfterGcMb - m.heapBeforeMb)} MB` : '–'} |`),
+  ];
+  if (only !== undefined) {
+    if (cohortLines.length > 0) process.stdout.write(`${cohortLines.join('\n')}\n`);
+    return;
+  }
   // Best round per side: the machine is shared, and the slower rounds measure the neighbours.
   const best = (ms: Measure[]): Measure => ms.reduce((a, b) => (b.resources / b.seconds > a.resources / a.seconds ? b : a));
   const f = best(results.filtered);
@@ -277,5 +351,5 @@ export async function runExportBench(): Promise<void> {
       ? `  after a full collection at the end: anonymous memory ${fmt(f.anonAfterGcMb - f.anonBeforeMb)} MB above the start (filtered), ${fmt((u.anonAfterGcMb ?? 0) - u.anonBeforeMb)} MB (unfiltered); V8 heap in use ${fmt((f.heapAfterGcMb ?? 0) - f.heapBeforeMb)} MB above the start (filtered), ${fmt((u.heapAfterGcMb ?? 0) - u.heapBeforeMb)} MB (unfiltered)`
       : '  (run with node --expose-gc to also see the memory left after a full collection)',
   ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  process.stdout.write(`${[...lines, ...cohortLines].join('\n')}\n`);
 }
