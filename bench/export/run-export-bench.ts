@@ -78,6 +78,8 @@ interface Measure {
   /** This process's CPU seconds during the job, and the machine's steal time (a VM's neighbours), when /proc/stat tells. */
   cpuSeconds: number;
   stealSeconds?: number;
+  /** Page faults that had to read the disk during the job (the store's pages not in the page cache). */
+  majorFaults: number;
 }
 
 /** The machine's CPU steal time so far in seconds (Linux /proc/stat, USER_HZ 100), or undefined elsewhere. */
@@ -173,6 +175,7 @@ async function runSide(side: Side, source: string, work: string, batch: number, 
     gcObserver.observe({ entryTypes: ['gc'] });
     const steal0 = stealSeconds();
     const cpu0 = process.cpuUsage();
+    const faults0 = process.resourceUsage().majorPageFault;
     const t0 = performance.now();
     const path = groupId === undefined ? 'Patient/$export' : `Group/${groupId}/$export`;
     const job = deps.exports.kickOff(RESEARCH, { level: groupId === undefined ? 'patient' : 'group', ...(groupId !== undefined ? { groupId } : {}), typeFilters: [], deidentify: false, lenient: false }, {
@@ -186,6 +189,7 @@ async function runSide(side: Side, source: string, work: string, batch: number, 
     await deps.exports.idle();
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const majorFaults = process.resourceUsage().majorPageFault - faults0;
     const steal1 = stealSeconds();
     countGc(gcObserver.takeRecords());
     gcObserver.disconnect();
@@ -214,6 +218,7 @@ async function runSide(side: Side, source: string, work: string, batch: number, 
       heapBeforeMb: heapBefore / 2 ** 20,
       gc,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      majorFaults,
       ...(steal0 !== undefined && steal1 !== undefined ? { stealSeconds: steal1 - steal0 } : {}),
       ...(anonAfterGc !== undefined ? { anonAfterGcMb: anonAfterGc / 2 ** 20 } : {}),
       ...(heapAfterGc !== undefined ? { heapAfterGcMb: heapAfterGc / 2 ** 20 } : {}),
@@ -291,7 +296,7 @@ export async function runExportBench(): Promise<void> {
   const results: Record<Side['name'], Measure[]> = { filtered: [], unfiltered: [] };
   const byCohort: { size: number; m: Measure }[] = [];
   const describe = (m: Measure): string =>
-    `${fmt(m.resources)} resources, ${fmt(m.bytes / 2 ** 20, 1)} MB in ${fmt(m.seconds, 2)} s; RSS ${fmt(m.rssBeforeMb)} -> peak ${fmt(m.rssPeakMb)} MB; anonymous +${fmt(m.anonPeakMb - m.anonBeforeMb)} MB peak; CPU ${fmt(m.cpuSeconds, 1)} s${m.stealSeconds !== undefined ? `, machine steal ${fmt(m.stealSeconds, 1)} s` : ''}; GC ${m.gc.count} pauses, ${fmt(m.gc.totalMs)} ms (longest ${fmt(m.gc.maxMs, 1)})`;
+    `${fmt(m.resources)} resources, ${fmt(m.bytes / 2 ** 20, 1)} MB in ${fmt(m.seconds, 2)} s; RSS ${fmt(m.rssBeforeMb)} -> peak ${fmt(m.rssPeakMb)} MB; anonymous +${fmt(m.anonPeakMb - m.anonBeforeMb)} MB peak; CPU ${fmt(m.cpuSeconds, 1)} s${m.stealSeconds !== undefined ? `, machine steal ${fmt(m.stealSeconds, 1)} s` : ''}, ${fmt(m.majorFaults)} major page faults; GC ${m.gc.count} pauses, ${fmt(m.gc.totalMs)} ms (longest ${fmt(m.gc.maxMs, 1)})`;
   try {
     for (let r = 0; r < rounds; r++) {
       for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {

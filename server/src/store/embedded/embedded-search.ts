@@ -94,6 +94,19 @@ export function runSearch(src: SearchSources, query: SearchQuery, observe?: (s: 
 const splits = new WeakMap<Record<string, unknown>, { split: FilterSplit; rest: Query }>();
 
 /**
+ * `has` for the one document matchesById is deciding, made once per source: it runs on every
+ * consent-gated read by id, where a closure per call costs more than its lookups. Safe to
+ * reuse because matchesById is synchronous.
+ */
+class DocProbe {
+  type = '';
+  id = '';
+  constructor(private readonly src: SearchSources) {}
+  readonly has: Has = (path, value) => this.src.has(this.type, path, value, this.id);
+}
+const probes = new WeakMap<SearchSources, DocProbe>();
+
+/**
  * Whether the live document (type, id) matches `filter`: posting lookups for what they decide,
  * the document decoded only when something else is left. Callers reuse filter objects (the
  * consent clause), so the split and the compiled rest are cached per object.
@@ -106,8 +119,11 @@ export function matchesById(src: SearchSources, type: string, id: string, filter
     splits.set(filter, c);
   }
   if (!src.searchDocs.doesExist([type, id])) return false;
-  const has = (path: string, value: string | number): boolean => src.has(type, path, value, id);
-  if (!c.split.decidable.every((p) => p(has))) return false;
+  let probe = probes.get(src);
+  if (!probe) probes.set(src, (probe = new DocProbe(src)));
+  probe.type = type;
+  probe.id = id;
+  for (const p of c.split.decidable) if (!p(probe.has)) return false;
   if (Object.keys(c.split.rest).length === 0) return true;
   const doc = src.searchDocs.get([type, id]);
   return doc !== undefined && c.rest.test(doc as unknown as Record<string, unknown>);
