@@ -163,7 +163,7 @@ async function main(): Promise<number> {
     cpSync(built.dataDir, dataDir, { recursive: true });
     const copySeconds = (performance.now() - c0) / 1000;
     const settleSeconds = settleCopy(dataDir);
-    log(`  copied in ${copySeconds.toFixed(1)} s, written back in ${settleSeconds?.toFixed(1) ?? '(sync -f unavailable)'} s`);
+    log(`  copied in ${copySeconds.toFixed(1)} s, ${settleSeconds !== undefined ? `written back in ${settleSeconds.toFixed(1)} s` : 'not written back (sync -f unavailable)'}`);
 
     if (cpuProfDir) {
       for (const name of SERVERS) {

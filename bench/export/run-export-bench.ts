@@ -75,14 +75,14 @@ interface Measure {
   heapAfterGcMb?: number;
   /** Garbage collection pauses during the job: how many, their total and longest (ms). */
   gc: { count: number; totalMs: number; maxMs: number };
-  /** This process's CPU seconds during the job, and the machine's steal time (a VM's neighbours), when /proc/stat tells. */
+  /** This process's CPU seconds during the job, and the machine's steal time (a VM's neighbours; CPU-seconds summed over all CPUs) when /proc/stat tells. */
   cpuSeconds: number;
   stealSeconds?: number;
   /** Page faults that had to read the disk during the job (the store's pages not in the page cache). */
   majorFaults: number;
 }
 
-/** The machine's CPU steal time so far in seconds (Linux /proc/stat, USER_HZ 100), or undefined elsewhere. */
+/** The machine's CPU steal time so far, CPU-seconds summed over all CPUs (Linux /proc/stat, USER_HZ 100), or undefined elsewhere. */
 function stealSeconds(): number | undefined {
   try {
     const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
@@ -229,7 +229,10 @@ async function runSide(side: Side, source: string, work: string, batch: number, 
   }
 }
 
-/** A Group (actual, person) of the first `size` patients by id, written through the server's own write path. */
+/**
+ * A Group (actual, person) of the first `size` patients by id, written through the server's own
+ * write path (as the server itself: the export route's own Group checks are not what is measured).
+ */
 async function createCohortGroup(deps: Dependencies, size: number): Promise<string> {
   const ids: string[] = [];
   let after: unknown[] | undefined;
@@ -296,7 +299,7 @@ export async function runExportBench(): Promise<void> {
   const results: Record<Side['name'], Measure[]> = { filtered: [], unfiltered: [] };
   const byCohort: { size: number; m: Measure }[] = [];
   const describe = (m: Measure): string =>
-    `${fmt(m.resources)} resources, ${fmt(m.bytes / 2 ** 20, 1)} MB in ${fmt(m.seconds, 2)} s; RSS ${fmt(m.rssBeforeMb)} -> peak ${fmt(m.rssPeakMb)} MB; anonymous +${fmt(m.anonPeakMb - m.anonBeforeMb)} MB peak; CPU ${fmt(m.cpuSeconds, 1)} s${m.stealSeconds !== undefined ? `, machine steal ${fmt(m.stealSeconds, 1)} s` : ''}, ${fmt(m.majorFaults)} major page faults; GC ${m.gc.count} pauses, ${fmt(m.gc.totalMs)} ms (longest ${fmt(m.gc.maxMs, 1)})`;
+    `${fmt(m.resources)} resources, ${fmt(m.bytes / 2 ** 20, 1)} MB in ${fmt(m.seconds, 2)} s; RSS ${fmt(m.rssBeforeMb)} -> peak ${fmt(m.rssPeakMb)} MB; anonymous +${fmt(m.anonPeakMb - m.anonBeforeMb)} MB peak; CPU ${fmt(m.cpuSeconds, 1)} s${m.stealSeconds !== undefined ? `, machine steal ${fmt(m.stealSeconds, 1)} CPU-s` : ''}, ${fmt(m.majorFaults)} major page faults; GC ${m.gc.count} pauses, ${fmt(m.gc.totalMs)} ms (longest ${fmt(m.gc.maxMs, 1)})`;
   try {
     for (let r = 0; r < rounds; r++) {
       for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {
@@ -305,7 +308,7 @@ export async function runExportBench(): Promise<void> {
         log(`round ${r + 1} ${side.name}: ${describe(m)}`);
       }
     }
-    // Memory against cohort size: Group exports through the gate, one size after another.
+    // Memory against cohort size: Group exports through the gate (whatever BENCH_EXPORT_ONLY says), one size after another.
     for (const size of cohorts) {
       const m = await runSide({ name: 'filtered', enforceConsent: true }, source, work, batch, size);
       byCohort.push({ size, m });

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseLocalReference } from '../../server/src/fhir/local-reference.js';
-import { localReference } from '../../server/src/fhir/search-results/include.js';
+import { localReference, parseLocalReference } from '../../server/src/fhir/local-reference.js';
 
 const BASE = 'https://fhir.example.org/fhir';
 const ID64 = 'a'.repeat(64);

@@ -154,3 +154,64 @@ describe('posting memory: the embedded store answers the same with and without i
     );
   });
 });
+
+describe('posting memory: searches while a commit is in flight', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'custodian-posting-memory-flight-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const doc = (id: string, tokens: string[]): WriteOp => ({
+    kind: 'update',
+    resourceType: 'Observation',
+    id,
+    resource: { resourceType: 'Observation', id } as Resource,
+    index: { _consent: tokens },
+  });
+
+  // A search decided per document by posting lookups (a `$ne` cannot drive it), and one by id,
+  // on the store holding the memory and on a plain store opened on the same files: started in
+  // the same tick, both read the same LMDB state, so they must agree at every moment, the
+  // documents being rewritten included (memory must not answer for those).
+  it('answers every moment of a rewrite as LMDB does, asking LMDB for the documents in flight', async () => {
+    const path = join(dir, 'store');
+    const lookupsOfHotPaths: number[] = [];
+    const withMemory = createEmbeddedStore({ path, memoryPaths: ['_consent'], onSearch: (s) => lookupsOfHotPaths.push(s.postingsRead) });
+    await withMemory.init();
+    const plain = createEmbeddedStore({ path });
+    await plain.init();
+    try {
+      const now = new Date().toISOString();
+      await withMemory.commit({ ops: ['o1', 'o2', 'o3', 'o4'].map((id) => doc(id, ['a'])), now });
+      const filter = { 'idx._consent': { $ne: 'a' } };
+      const ask = async (store: ResourceStore): Promise<string> => {
+        const page = await store.search({ resourceType: 'Observation', filter, limit: 10, total: true, idsOnly: true });
+        return `${page.resources.map((r) => r.id).join(',')} (${page.total}) o1:${await store.matchesCurrent!('Observation', 'o1', filter)}`;
+      };
+      let answered = 0;
+      for (let round = 0; round < 6; round++) {
+        // o1 and o3 swap between carrying 'a' and not, the others stay.
+        const tokens = round % 2 === 0 ? ['b'] : ['a'];
+        let settled = false;
+        const rewrite = withMemory.commit({ ops: [doc('o1', tokens), doc('o3', tokens)], now }).finally(() => {
+          settled = true;
+        });
+        while (!settled) {
+          const [m, p] = await Promise.all([ask(withMemory), ask(plain)]);
+          assert.equal(m, p);
+          answered++;
+          await new Promise((r) => setImmediate(r));
+        }
+        await rewrite;
+        assert.equal(await ask(withMemory), round % 2 === 0 ? 'o1,o3 (2) o1:true' : ' (0) o1:false');
+      }
+      assert.ok(answered > 6, `searched ${answered} times while rewrites were in flight`);
+      // Only a document in flight makes a hot path's lookup go to LMDB, where it is counted.
+      assert.ok(lookupsOfHotPaths.some((n) => n > 0), 'some search asked LMDB for a document in flight');
+    } finally {
+      await plain.close();
+      await withMemory.close();
+    }
+  });
+});

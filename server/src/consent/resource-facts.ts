@@ -2,7 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { compartmentParamsOf } from '../auth/compartment.js';
 import type { IndexValues } from '../store/resource-store.js';
 import type { Definitions } from '../fhir/definitions.js';
-import { localReference } from '../fhir/search-results/include.js';
+import { localReference } from '../fhir/local-reference.js';
 import { collectCodings } from './collect-codings.js';
 import { codingKey, type CodingKey, type DataCategory } from './data-categories.js';
 import type { Labeler } from './labeler.js';

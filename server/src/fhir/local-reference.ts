@@ -5,6 +5,12 @@
  * a single parser keeps them from drifting apart, since a reference one of them recognises and
  * another does not is where identifiers leak or access rules stop applying.
  *
+ * Two version grammars remain, on purpose. The strict one (an R4 id) serves callers that fail
+ * safe on a miss: de-identification drops a reference it does not recognise, evidence lists it
+ * as unavailable, cohorts refuse the Group. `anyVersion` serves `localReference`, whose callers
+ * (include, consent's compartment and `dependents` facts) must keep recognising every reference
+ * they always did: a consent deny that stopped matching `Patient/p1/_history/x y` would fail open.
+ *
  * Id and version follow R4 `id` (https://hl7.org/fhir/R4/datatypes.html#id); the type only has
  * to look like a resource type name; callers check it against the definitions when it matters.
  */
@@ -41,4 +47,13 @@ export function parseLocalReference(ref: string, baseUrl?: string, options: Loca
   if (!m) return undefined;
   const [, type, id, versionId] = m as unknown as [string, string, string, string | undefined];
   return versionId !== undefined ? { type, id, versionId } : { type, id };
+}
+
+/**
+ * `Type/id`, `Type/id/_history/v` or this server's absolute URL of one. A versioned reference
+ * includes the current version: the search set holds current resources only.
+ */
+export function localReference(ref: string, baseUrl: string): { type: string; id: string } | undefined {
+  const local = parseLocalReference(ref, baseUrl, { anyVersion: true });
+  return local ? { type: local.type, id: local.id } : undefined;
 }

@@ -1,6 +1,6 @@
 import type { ResourceStore, SearchMatch } from '../../store/resource-store.js';
 import type { Definitions } from '../definitions.js';
-import { parseLocalReference } from '../local-reference.js';
+import { localReference } from '../local-reference.js';
 import { includeParamsFor, referenceParams, type IncludeParam } from './include-params.js';
 
 /**
@@ -120,15 +120,6 @@ function targetsOf(c: IncludeContext, active: readonly IncludeParam[], frontier:
     }
   }
   return new Map([...targets].map(([t, ids]) => [t, [...ids]]));
-}
-
-/**
- * `Type/id`, `Type/id/_history/v` or this server's absolute URL of one. A versioned reference
- * includes the current version: the search set holds current resources only.
- */
-export function localReference(ref: string, baseUrl: string): { type: string; id: string } | undefined {
-  const local = parseLocalReference(ref, baseUrl, { anyVersion: true });
-  return local ? { type: local.type, id: local.id } : undefined;
 }
 
 function key(r: { resourceType: string; id: string }): string {
