@@ -19,7 +19,8 @@ import { FhirError } from '../outcomes.js';
  * (parts `kind`, `key`, `leafIndex`, `size`, `detail`).
  */
 export async function fullAuditOperation(ctx: FhirContext): Promise<FhirResponse> {
-  if (!ctx.principal.roles.includes('admin')) throw new FhirError('forbidden', '$full-audit is open to principals with role admin (data stewards)');
+  // Checked again here, not only in the route's hook: whatever path reaches the audit, it denies by default.
+  requireSteward(ctx.principal.roles);
   const audit = ctx.ledger?.fullAudit;
   if (!audit) throw new FhirError('not-supported', 'This server runs without a Merkle log: there is nothing to audit');
   return { status: 200, body: reportParameters(await audit()) };
@@ -32,8 +33,12 @@ export async function fullAuditOperation(ctx: FhirContext): Promise<FhirResponse
 export function authorizeFullAudit(policy: AccessPolicy): readonly Permission[] {
   const p = policy.principal;
   requirePurposeOfUse(p);
-  if (!p.roles.includes('admin')) throw new FhirError('forbidden', '$full-audit is open to principals with role admin (data stewards)');
+  requireSteward(p.roles);
   return [];
+}
+
+function requireSteward(roles: readonly string[]): void {
+  if (!roles.includes('admin')) throw new FhirError('forbidden', '$full-audit is open to principals with role admin (data stewards)');
 }
 
 /** The report plus how many versions were stored while it ran (their findings are dropped). */
