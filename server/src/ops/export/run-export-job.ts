@@ -5,7 +5,7 @@ import { AccessPolicy } from '../../auth/access-policy.js';
 import { compartmentParamsOf } from '../../auth/compartment.js';
 import type { FhirContext } from '../../fhir/fhir-context.js';
 import { FhirError } from '../../fhir/outcomes.js';
-import { localId } from '../../fhir/search/chain.js';
+import { localReference } from '../../fhir/local-reference.js';
 import { andOf, idxField, type Doc } from '../../fhir/search/query-doc.js';
 import type { ResourceStore, SearchMatch } from '../../store/resource-store.js';
 import { typesOf, type ExportSpec } from './export-parameters.js';
@@ -127,12 +127,15 @@ export async function runExport(run: ExportRun): Promise<ExportRunResult> {
    * to. `batchField`: the compartment parameter whose patient-batch conjunct the filter holds;
    * the store then says which of the batch's references each match carries (`matchedOf`, from
    * its postings), so no search document is read for that. Without it (a system export) the
-   * compartment parameters' values are read from the index.
+   * compartment parameters' values are read from the index. A de-identified export reads them
+   * too: a resource's date shift is its own patient's (the first compartment reference, e.g.
+   * `subject`), whichever batch patient reached it, so every copy of it is shifted alike.
    */
   const exportType = async (type: string, filter: Doc, label: string, batchField?: string, seen?: Set<string>): Promise<{ patients: Set<string>; pages: number }> => {
     const known = ctx.defs.searchParameters(type);
     const refParams = compartmentParamsOf(type).filter((p) => Object.hasOwn(known, p));
-    const attribution = type === 'Patient' ? {} : batchField ? { matchedOf: batchField } : refParams.length > 0 ? { indexFields: refParams } : {};
+    const needIndex = type !== 'Patient' && refParams.length > 0 && (!batchField || deid !== undefined);
+    const attribution = { ...(type !== 'Patient' && batchField ? { matchedOf: batchField } : {}), ...(needIndex ? { indexFields: refParams } : {}) };
     const patients = new Set<string>();
     let after: unknown[] | undefined;
     for (let pages = 1; ; pages++) {
@@ -140,7 +143,7 @@ export async function runExport(run: ExportRun): Promise<ExportRunResult> {
       const page = await ctx.store.search({ resourceType: type, filter, limit: run.pageSize, ...(after ? { after } : {}), ...attribution });
       const lines: string[] = [];
       for (const m of page.resources) {
-        const owners = m.resourceType === 'Patient' ? [m.id] : patientIdsOf(m.matched ?? refValues(m, refParams));
+        const owners = m.resourceType === 'Patient' ? [m.id] : patientIdsOf(m.matched ?? refValues(m, refParams), run.baseUrl);
         for (const p of owners) patients.add(p);
         // Several compartment parameters are queried one by one: a resource found by two is
         // written once (its owners through each are counted above).
@@ -150,7 +153,8 @@ export async function runExport(run: ExportRun): Promise<ExportRunResult> {
         }
         if (deid) {
           const body = m.resource ?? (JSON.parse(m.json as string) as Resource);
-          lines.push(JSON.stringify(deid.resource(body, owners[0])));
+          const own = m.resourceType === 'Patient' ? m.id : (patientIdsOf(refValues(m, refParams), run.baseUrl)[0] ?? owners[0]);
+          lines.push(JSON.stringify(deid.resource(body, own)));
         } else {
           lines.push(m.json ?? JSON.stringify(m.resource));
         }
@@ -235,12 +239,12 @@ function refValues(m: SearchMatch, refParams: readonly string[]): string[] {
   return out;
 }
 
-/** The Patient ids among references (relative or absolute), each once. */
-function patientIdsOf(refs: readonly string[]): string[] {
+/** The ids of this server's Patients among references (relative, or absolute on this base), each once. */
+function patientIdsOf(refs: readonly string[], baseUrl: string): string[] {
   const out: string[] = [];
   for (const ref of refs) {
-    const id = localId(ref, 'Patient');
-    if (id !== undefined && !out.includes(id)) out.push(id);
+    const r = localReference(ref, baseUrl);
+    if (r?.type === 'Patient' && !out.includes(r.id)) out.push(r.id);
   }
   return out;
 }
