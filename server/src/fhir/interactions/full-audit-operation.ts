@@ -12,15 +12,15 @@ import { FhirError } from '../outcomes.js';
  * (ledger/full-audit.ts) run by the server on its live store and log, for the console's steward
  * view. It needs every stored version, which no request's scoped store reaches, so the
  * composition root hands the context a `fullAudit` that closes over the unscoped store
- * (`liveFullAudit`); the operation only checks the caller and shapes the answer.
+ * (`liveFullAudit`). Who may call it is decided by the route's hook (authorizeFullAudit below),
+ * which FhirService runs before any handler, as for every operation with its own authorization;
+ * the operation only shapes the answer.
  *
  * Out (Parameters): `ok`, `origin`, `logSize`, `anchoredSize`, `anchoredCheckpoints`,
  * `checkedVersions`, `checkedLeaves`, `writtenDuringAudit`, and one `finding` per finding
  * (parts `kind`, `key`, `leafIndex`, `size`, `detail`).
  */
 export async function fullAuditOperation(ctx: FhirContext): Promise<FhirResponse> {
-  // Checked again here, not only in the route's hook: whatever path reaches the audit, it denies by default.
-  requireSteward(ctx.principal.roles);
   const audit = ctx.ledger?.fullAudit;
   if (!audit) throw new FhirError('not-supported', 'This server runs without a Merkle log: there is nothing to audit');
   return { status: 200, body: reportParameters(await audit()) };
@@ -33,12 +33,8 @@ export async function fullAuditOperation(ctx: FhirContext): Promise<FhirResponse
 export function authorizeFullAudit(policy: AccessPolicy): readonly Permission[] {
   const p = policy.principal;
   requirePurposeOfUse(p);
-  requireSteward(p.roles);
+  if (!p.roles.includes('admin')) throw new FhirError('forbidden', '$full-audit is open to principals with role admin (data stewards)');
   return [];
-}
-
-function requireSteward(roles: readonly string[]): void {
-  if (!roles.includes('admin')) throw new FhirError('forbidden', '$full-audit is open to principals with role admin (data stewards)');
 }
 
 /** The report plus how many versions were stored while it ran (their findings are dropped). */
