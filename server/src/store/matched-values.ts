@@ -1,4 +1,4 @@
-import { conjunctsOf, type Doc } from '../fhir/search/query-doc.js';
+import { conjunctsOf, isDoc } from '../fhir/search/query-doc.js';
 import type { IndexValues, SearchQuery } from './resource-store.js';
 
 /**
@@ -18,10 +18,10 @@ export function matchedValuesOf(query: SearchQuery): string[] {
 
 function exactStrings(cond: unknown): string[] | undefined {
   if (typeof cond === 'string') return [cond];
-  if (cond === null || typeof cond !== 'object' || Array.isArray(cond)) return undefined;
+  if (!isDoc(cond)) return undefined;
   const ops = Object.keys(cond);
   if (ops.length !== 1) return undefined;
-  const v = (cond as Doc)[ops[0] as string];
+  const v = cond[ops[0] as string];
   if (ops[0] === '$eq' && typeof v === 'string') return [v];
   if (ops[0] === '$in' && Array.isArray(v) && v.every((x) => typeof x === 'string')) return [...new Set(v as string[])];
   return undefined;

@@ -33,7 +33,8 @@ export function conjunctsOf(filter: Doc): Doc[] {
   return out;
 }
 
-const isDoc = (v: unknown): v is Doc => v !== null && typeof v === 'object' && !Array.isArray(v);
+/** A query document (a plain object: not null, not an array). */
+export const isDoc = (v: unknown): v is Doc => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
  * Splits on `sep` where it is not escaped; escapes are kept so a later split on another

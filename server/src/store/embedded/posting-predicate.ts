@@ -1,4 +1,4 @@
-import { conjunctsOf } from '../../fhir/search/query-doc.js';
+import { conjunctsOf, isDoc, type Doc } from '../../fhir/search/query-doc.js';
 import { isPostedPath, isTruncated } from './postings.js';
 
 /**
@@ -27,8 +27,6 @@ export interface FilterSplit {
   /** Every top-level conjunct, and whether `decidable` answers it (with the predicate that does). */
   readonly conjuncts: readonly { readonly doc: Record<string, unknown>; readonly decided: boolean; readonly predicate?: PostingPredicate }[];
 }
-
-type Doc = Record<string, unknown>;
 
 /**
  * A list longer than this costs a key lookup per value for every document (a Bulk Data
@@ -118,8 +116,4 @@ function some(ps: readonly PostingPredicate[]): PostingPredicate {
     for (const p of ps) if (p(has)) return true;
     return false;
   };
-}
-
-function isDoc(v: unknown): v is Doc {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
