@@ -106,6 +106,20 @@ describe('embedded engine: index-driven search', () => {
     assert.ok(stats.documentsExamined <= OBSERVATIONS / PATIENTS, `examined ${stats.documentsExamined}`);
   });
 
+  it('matchedOf over a long batch comes from the postings the search read whole; a short one, and long values, are read for the page', async () => {
+    const batch = Array.from({ length: 40 }, (_, p) => `Patient/p${p}`);
+    const many = await search({ filter: { 'idx.subject': { $in: batch } }, matchedOf: 'subject', limit: 50 });
+    assert.equal(many.stats.matchedFromPostings, true);
+    for (const r of many.result.resources) assert.deepEqual(r.matched, [`Patient/p${Number(r.id.slice(4)) % PATIENTS}`]);
+    const few = await search({ filter: { 'idx.subject': { $in: batch.slice(0, 3) } }, matchedOf: 'subject', limit: 50 });
+    assert.equal(few.stats.matchedFromPostings, false);
+    assert.ok(few.result.resources.length > 0 && few.result.resources.every((r) => r.matched?.length === 1));
+    const long = `https://${'very-long-host.'.repeat(10)}example.org/fhir/Patient/p1`;
+    const truncated = await search({ filter: { 'idx.subject': { $in: [...batch, long] } }, matchedOf: 'subject', limit: 50 });
+    assert.equal(truncated.stats.matchedFromPostings, false, 'a value longer than a posting key cannot be told apart by its postings');
+    assert.deepEqual(truncated.result.resources.map((r) => r.matched), many.result.resources.map((r) => r.matched));
+  });
+
   it('a consent-style clause (decided by postings) on a patient search reads the patient\'s postings only, and counts without decoding', async () => {
     const consent = { $or: [{ $and: [{ 'idx._consent': { $nin: ['N|CareTeam/x'] } }, { 'idx._consent': { $ne: '~*|treatment' } }] }, { $and: [{ 'idx._consent': 'N|CareTeam/x' }, { 'idx._consent': { $ne: '~CareTeam/x|treatment' } }] }] };
     for (const patient of [{ 'idx.patient': 'Patient/p9' }, { 'idx.patient': { $in: ['Patient/p9'] } }]) {

@@ -70,7 +70,7 @@ export function matchedOfContract(ctx: StoreContext): void {
     };
 
     for (const [label, values] of [
-      ['a batch of many references (read whole by the embedded engine)', batch(0, 22)],
+      ['a batch of many references', batch(0, 22)],
       ['a few references', batch(3, 6)],
       ['references longer than a posting key', [...batch(4, 9), ...batch(4, 9, LONG_BASE).filter((r) => r.startsWith('https'))]],
     ] as const) {

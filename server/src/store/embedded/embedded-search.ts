@@ -59,6 +59,8 @@ export interface SearchStats {
   postingsRead: number;
   /** Search documents the filter was evaluated on (page and total together). */
   documentsExamined: number;
+  /** With `matchedOf`: whether `matched` came from the postings the search read whole (else the store reads them for the page). */
+  matchedFromPostings?: boolean;
 }
 
 export interface SearchOutcome {
@@ -87,7 +89,13 @@ export function runSearch(src: SearchSources, query: SearchQuery, observe?: (s: 
   if (query.after) checkPosition(sort, query.after);
   const run = new SearchRun(src, query, sort);
   const outcome = run.execute();
-  observe?.({ resourceType: query.resourceType, plan: run.plan, postingsRead: run.postingsRead, documentsExamined: run.examined });
+  observe?.({
+    resourceType: query.resourceType,
+    plan: run.plan,
+    postingsRead: run.postingsRead,
+    documentsExamined: run.examined,
+    ...(query.matchedOf ? { matchedFromPostings: outcome.matched !== undefined } : {}),
+  });
   return outcome;
 }
 
