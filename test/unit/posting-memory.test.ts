@@ -176,8 +176,8 @@ describe('posting memory: searches while a commit is in flight', () => {
   // documents being rewritten included (memory must not answer for those).
   it('answers every moment of a rewrite as LMDB does, asking LMDB for the documents in flight', async () => {
     const path = join(dir, 'store');
-    const lookupsOfHotPaths: number[] = [];
-    const withMemory = createEmbeddedStore({ path, memoryPaths: ['_consent'], onSearch: (s) => lookupsOfHotPaths.push(s.postingsRead) });
+    const postingsRead: number[] = [];
+    const withMemory = createEmbeddedStore({ path, memoryPaths: ['_consent'], onSearch: (s) => postingsRead.push(s.postingsRead) });
     await withMemory.init();
     const plain = createEmbeddedStore({ path });
     await plain.init();
@@ -208,7 +208,7 @@ describe('posting memory: searches while a commit is in flight', () => {
       }
       assert.ok(answered > 6, `searched ${answered} times while rewrites were in flight`);
       // Only a document in flight makes a hot path's lookup go to LMDB, where it is counted.
-      assert.ok(lookupsOfHotPaths.some((n) => n > 0), 'some search asked LMDB for a document in flight');
+      assert.ok(postingsRead.some((n) => n > 0), 'some search asked LMDB for a document in flight');
     } finally {
       await plain.close();
       await withMemory.close();

@@ -27,8 +27,8 @@ export const EVIDENCE_ROLE = 'insurer';
  *
  * - Who: role `insurer` and a request purpose in the payment group (HPAYMT, CLMATTCH, COVAUTH …);
  *   anything else is 403, before anything is read (authorizeEvidence, the route's authorization).
- * - The Claim/EOB is read through the request's scoped store: not visible → 404 as any read. A
- *   deleted one reads as a tombstone without content, and is not visible either.
+ * - The Claim/EOB is read through the request's scoped store: not visible → 404. A deleted one
+ *   is a 404 too (unlike read, which answers 410): its tombstone holds no supportingInfo.
  * - Each `supportingInfo[].valueReference` (a `Type/id`, `Type/id/_history/v` or this server's
  *   absolute URL of one) goes through the same scoped store: disclosed (resource + receipt),
  *   withheld by consent (reference + data categories, no content), or unavailable (absent,

@@ -334,9 +334,13 @@ class SearchRun {
     return n;
   }
 
-  /** Postings (plus ids) of a candidate, counted up to `cap`. */
+  /**
+   * Postings (plus ids) of a candidate, counted up to `cap`; except that a streamable readWhole
+   * candidate is read whole whatever `cap` says and kept for streaming (wholeIds), since
+   * sizing it by part and streaming it later would read some of it twice. When the plan then
+   * drives with another candidate, that whole read was spent on sizing alone.
+   */
   private sizeOf(c: Candidate, cap: number): number {
-    // Read whole anyway if it streams: sizing it by part would read some of it twice.
     if (streamable(c) && readWhole(c)) return this.wholeIds(c).length;
     let n = c.ids?.length ?? 0;
     for (const r of c.ranges) {
@@ -356,7 +360,10 @@ class SearchRun {
     // checkPosition made an id position a string.
     const from = this.query.after?.[0] as string | undefined;
     if (wanted === 0) return { matches };
-    // An intersection with a candidate of postings alone holds only live documents.
+    // An intersection that includes a candidate of postings alone holds only live documents
+    // (a deleted document keeps no postings), so docsOf need not check they exist. The
+    // intersection may skip a `checked` postings candidate, but passes() still tests its
+    // conjunct on each id, and a deleted document fails it for the same reason.
     const docs = driver ? this.docsOf(this.streamIds(driver.candidates, dir, from), driver.candidates.some((c) => !c.ids)) : this.typeInOrder(from, dir);
     let seen = 0;
     for (const doc of docs) {

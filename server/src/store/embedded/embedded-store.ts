@@ -180,8 +180,10 @@ class EmbeddedStore implements ResourceStore {
       const started = Date.now();
       this.opts.logger?.info(`Embedded store: re-encoding the search documents of ${this.opts.path} with shared structures (once)`);
       const docs = await this.eachSearchDocBatch((batch) => {
-        // Rewritten only if unchanged since it was read: nothing writes during init, but a
-        // rewrite must never put back an older document.
+        // Rewritten only if unchanged since it was read: nothing in this process writes during
+        // init, but another process may have the store open (LMDB is multi-process, and the
+        // CLIs and the benchmarks' twin servers do), and a rewrite must never put back an older
+        // document. The second read costs little beside the encode.
         for (const { key, value } of batch) if (this.searchDocs.get(key)?.versionId === value.versionId) this.searchDocs.put(key, value);
       });
       this.opts.logger?.info(`Embedded store: ${docs} search documents re-encoded in ${Date.now() - started} ms`);

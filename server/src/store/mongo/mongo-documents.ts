@@ -86,8 +86,10 @@ export function currentToStoredVersion(doc: VersionFields): StoredVersion {
   };
 }
 
-/** A projected search hit (see mongo-search.ts) as the port's SearchMatch. */
-/** `matched`: the values of the query's `matchedOf` conjunct (matchedValuesOf), when asked for. */
+/**
+ * A projected search hit (see mongo-search.ts) as the port's SearchMatch. `matched`: the values
+ * of the query's `matchedOf` conjunct (matchedValuesOf), when asked for.
+ */
 export function toSearchMatch(doc: VersionFields & { idx?: IndexValues }, query: SearchQuery, matched?: readonly string[]): SearchMatch {
   const hit: SearchMatch = { ...currentToStoredVersion(doc), sortValues: sortValuesOf(doc, query.sort) };
   if (query.idsOnly) delete hit.resource;
