@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Bundle, CodeSystem, Coding, Resource, ValueSet } from '@medplum/fhirtypes';
 import { SERVER_PRINCIPAL } from '../../server/src/auth/principal.js';
@@ -28,6 +27,7 @@ import { CursorCodec } from '../../server/src/fhir/search-results/cursor.js';
 import { validate } from '../../server/src/fhir/validation.js';
 import { createEmbeddedStore } from '../../server/src/store/embedded/embedded-store.js';
 import type { ResourceStore } from '../../server/src/store/resource-store.js';
+import { tempDirs } from '../helpers/temp-dirs.js';
 
 const PROFILES = resolve(fileURLToPath(new URL('../../fhir-profiles', import.meta.url)));
 const defs = loadDefinitions(PROFILES);
@@ -37,13 +37,7 @@ const LOINC = 'http://loinc.org';
 const SNOMED = 'http://snomed.info/sct';
 const OBS_CATEGORY = 'http://terminology.hl7.org/CodeSystem/observation-category';
 
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'custodian-labels-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = tempDirs('labels');
 
 /** fhir-profiles copied to a temp dir, to edit. */
 function profilesCopy(): string {

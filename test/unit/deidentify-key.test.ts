@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { loadDeidKey } from '../../server/src/ops/deidentify/deidentifier.js';
+import { tempDirs } from '../helpers/temp-dirs.js';
 
 describe('loadDeidKey: DATA_DIR/keys/deid.key', () => {
-  const dirs: string[] = [];
-  const dataDir = (): string => {
-    const d = mkdtempSync(join(tmpdir(), 'deid-key-'));
-    dirs.push(d);
-    return d;
-  };
-  after(() => {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+  const dataDir = tempDirs('deid-key');
 
   it('creates 32 random bytes with mode 0600 on first use, leaves no temporary file, and reuses them', () => {
     const dir = dataDir();

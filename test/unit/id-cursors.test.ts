@@ -17,34 +17,43 @@ const N = 6000;
 const id = (i: number) => `id-${String(i).padStart(5, '0')}`;
 const eq = (path: string, value: string): Candidate => ({ ranges: [{ kind: 'eq', path, value }], exact: true });
 
-describe('id cursors: intersect', () => {
-  let dir: string;
-  let root: RootDatabase;
-  let postings: Database<null, PostingKey>;
-
+/**
+ * A postings database in a temporary LMDB environment, filled by `fill` inside one transaction
+ * before the suite's tests and removed after them (call inside a describe).
+ */
+function postingsFixture(prefix: string, fill: (postings: Database<null, PostingKey>) => void): { readonly postings: Database<null, PostingKey> } {
+  let dir = '';
+  let root: RootDatabase | undefined;
+  const fixture = { postings: undefined as unknown as Database<null, PostingKey> };
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'custodian-cursors-'));
+    dir = mkdtempSync(join(tmpdir(), `custodian-${prefix}-`));
     root = open({ path: dir, compression: false, maxDbs: 2 });
-    postings = root.openDB({ name: 'postings' }) as unknown as Database<null, PostingKey>;
-    await postings.transaction(() => {
-      for (let i = 0; i < N; i++) {
-        // 'dense': 5 of every 6 ids (a consent token most documents carry);
-        // 'sparse': every 40th id (one code); 'mid': every 3rd id; 'odd'/'even' for a union.
-        if (i % 6 !== 0) postings.put(['T', 'dense', 'v', id(i)], null);
-        if (i % 40 === 0 || i % 40 === 7) postings.put(['T', 'sparse', 'v', id(i)], null);
-        if (i % 3 === 0) postings.put(['T', 'mid', 'v', id(i)], null);
-        postings.put(['T', i % 2 === 0 ? 'even' : 'odd', 'v', id(i)], null);
-      }
-    });
+    const postings = root.openDB({ name: 'postings' }) as unknown as Database<null, PostingKey>;
+    fixture.postings = postings;
+    await postings.transaction(() => fill(postings));
   });
-
   after(async () => {
-    await root.close();
+    await root?.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+  return fixture;
+}
+
+describe('id cursors: intersect', () => {
+  const db = postingsFixture('cursors', (postings) => {
+    for (let i = 0; i < N; i++) {
+      // 'dense': 5 of every 6 ids (a consent token most documents carry);
+      // 'sparse': every 40th id (one code); 'mid': every 3rd id; 'odd'/'even' for a union.
+      if (i % 6 !== 0) postings.put(['T', 'dense', 'v', id(i)], null);
+      if (i % 40 === 0 || i % 40 === 7) postings.put(['T', 'sparse', 'v', id(i)], null);
+      if (i % 3 === 0) postings.put(['T', 'mid', 'v', id(i)], null);
+      postings.put(['T', i % 2 === 0 ? 'even' : 'odd', 'v', id(i)], null);
+    }
   });
 
   function run(candidates: Candidate[], dir: 1 | -1 = 1, afterId?: string, checked: boolean[] = []): { ids: string[]; reads: number } {
     let reads = 0;
+    const { postings } = db;
     const src: CursorSource = { postings, has: postingLookup(postings, undefined), type: 'T', onRead: () => reads++ };
     const ids = [...intersect(candidates.map((c) => candidateCursor(src, c, dir)), dir, afterId, checked)];
     return { ids, reads };
@@ -94,26 +103,12 @@ describe('id cursors: intersect', () => {
 });
 
 describe('id cursors: a union read whole', () => {
-  let dir: string;
-  let root: RootDatabase;
-  let postings: Database<null, PostingKey>;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'custodian-cursors-whole-'));
-    root = open({ path: dir, compression: false, maxDbs: 2 });
-    postings = root.openDB({ name: 'postings' }) as unknown as Database<null, PostingKey>;
-    await postings.transaction(() => {
-      // References in relative form only, except patient p7, also referenced in absolute form
-      // under 'performer'; 'subject' holds no absolute reference at all.
-      for (let p = 0; p < 60; p++) for (let k = 0; k < 3; k++) postings.put(['T', 'subject', `Patient/p${p}`, `r${p}-${k}`], null);
-      postings.put(['T', 'performer', 'https://x/fhir/Patient/p7', 'r7-0'], null);
-      postings.put(['T', 'performer', 'Patient/p9', 'r9-1'], null);
-    });
-  });
-
-  after(async () => {
-    await root.close();
-    rmSync(dir, { recursive: true, force: true });
+  const db = postingsFixture('cursors-whole', (postings) => {
+    // References in relative form only, except patient p7, also referenced in absolute form
+    // under 'performer'; 'subject' holds no absolute reference at all.
+    for (let p = 0; p < 60; p++) for (let k = 0; k < 3; k++) postings.put(['T', 'subject', `Patient/p${p}`, `r${p}-${k}`], null);
+    postings.put(['T', 'performer', 'https://x/fhir/Patient/p7', 'r7-0'], null);
+    postings.put(['T', 'performer', 'Patient/p9', 'r9-1'], null);
   });
 
   const batch = (path: string, from: number, to: number): Candidate => ({
@@ -124,6 +119,7 @@ describe('id cursors: a union read whole', () => {
   /** The ids, and how many key ranges were opened to find them. */
   function read(c: Candidate): { ids: string[]; opens: number } {
     let opens = 0;
+    const { postings } = db;
     const counted = { getKeys: (o: Parameters<typeof postings.getKeys>[0]) => (opens++, postings.getKeys(o)) } as unknown as Database<null, PostingKey>;
     const src: CursorSource = { postings: counted, has: postingLookup(postings, undefined), type: 'T', onRead: () => {} };
     return { ids: [...intersect([candidateCursor(src, c, 1)], 1, undefined)], opens };

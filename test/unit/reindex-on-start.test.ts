@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+
+
 import { join, resolve } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { loadDefinitions } from '../../server/src/fhir/definitions.js';
@@ -13,17 +13,11 @@ import {
   reindexIfDefinitionsChanged,
 } from '../../server/src/fhir/search/reindex.js';
 import { createEmbeddedStore } from '../../server/src/store/embedded/embedded-store.js';
+import { tempDirs } from '../helpers/temp-dirs.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const defs = loadDefinitions(resolve(ROOT, 'fhir-profiles'));
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'custodian-reindex-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = tempDirs('reindex');
 
 const patient = { resourceType: 'Patient' as const, id: 'p1', name: [{ family: 'Reindexed' }], birthDate: '1970-01-01' };
 

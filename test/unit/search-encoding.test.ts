@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+
+
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { open } from 'lmdb';
 import { createEmbeddedStore } from '../../server/src/store/embedded/embedded-store.js';
 import type { IndexValues, ResourceStore, SearchQuery, WriteOp } from '../../server/src/store/resource-store.js';
+import { tempDirs } from '../helpers/temp-dirs.js';
 
 /**
  * The embedded engine's search documents share their msgpackr structures (lmdb-js
@@ -14,15 +15,7 @@ import type { IndexValues, ResourceStore, SearchQuery, WriteOp } from '../../ser
  * survive a restart.
  */
 
-const dirs: string[] = [];
-const tempDir = (): string => {
-  const d = mkdtempSync(join(tmpdir(), 'search-encoding-'));
-  dirs.push(d);
-  return d;
-};
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('search-encoding');
 
 function indexOf(i: number): IndexValues {
   return {
