@@ -1,9 +1,11 @@
 /**
  * One grammar for "a literal reference to a resource on this server": `Type/id`, optionally
- * `/_history/vid`, optionally prefixed with this server's absolute base URL. Include, consent,
- * de-identification, cohort and evidence code all decide "is this one of ours, and which one?";
- * a single parser keeps them from drifting apart, since a reference one of them recognises and
- * another does not is where identifiers leak or access rules stop applying.
+ * `/_history/vid`, optionally prefixed with this server's absolute base URL. Include, consent's
+ * compartment facts, de-identification, Group members, claim evidence and the export's patient
+ * attribution all decide "is this one of ours, and which one?"; a single parser keeps them from
+ * drifting apart, since a reference one of them recognises and another does not is where
+ * identifiers leak or access rules stop applying. Not yet moved here: a Group reference in
+ * cohort/resolve-cohort.ts (any base), and search's chain.ts `localId` (any prefix, by design).
  *
  * Two version grammars remain, on purpose. The strict one (an R4 id) serves callers that fail
  * safe on a miss: de-identification drops a reference it does not recognise, evidence lists it
