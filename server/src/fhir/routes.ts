@@ -51,7 +51,9 @@ export interface Route {
    * (authorizeInteraction, which a hook may call itself); throws for what it refuses and returns
    * the permissions the request's store reads with. Routes about no resource type (Bulk Data
    * `$export`, its status and file URLs, `$full-audit`) and operations that ask more of the
-   * caller than a scope (`$evidence`: role and purpose) have one.
+   * caller than a scope (`$evidence`: role and purpose) have one. Older operations
+   * (`$break-glass-report`, `$consent-decision`) still pass the general check and then test
+   * their role in the handler.
    */
   authorize?(policy: AccessPolicy, m: RouteMatch): readonly Permission[];
   handle(ctx: FhirContext, req: FhirRequest, m: RouteMatch, router: FhirHandler): Promise<FhirResponse>;
