@@ -7,6 +7,7 @@ import { open } from 'lmdb';
 import type { Resource } from '@medplum/fhirtypes';
 import { createEmbeddedStore } from '../../server/src/store/embedded/embedded-store.js';
 import type { SearchStats } from '../../server/src/store/embedded/embedded-search.js';
+import type { PostingKey } from '../../server/src/store/embedded/postings.js';
 import type { IndexValues, ResourceStore, SearchQuery, WriteOp } from '../../server/src/store/resource-store.js';
 
 /**
@@ -258,6 +259,66 @@ describe('embedded engine: index-driven search', () => {
     assert.equal(stats.documentsExamined, OBSERVATIONS + 13);
     assert.equal(result.total, OBSERVATIONS / 3);
     assert.deepEqual(result.resources.map((r) => r.id), [0, 3, 6, 9, 12].map(obsId));
+  });
+});
+
+describe('embedded engine: AuditEvent searches on values left out of its postings', () => {
+  // postings.ts UNPOSTED: an AuditEvent is not posted under type, site, _profile … Searches on
+  // them must still find exactly the matching events, through other postings or a scan.
+  const dirs: string[] = [];
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('answers exactly, with and without a posted clause beside them, and $ne does not pass unposted values', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'custodian-audit-postings-'));
+    dirs.push(dir);
+    let last: SearchStats | undefined;
+    const store = createEmbeddedStore({ path: dir, onSearch: (s) => (last = s) });
+    await store.init();
+    try {
+      const ops: WriteOp[] = [];
+      for (let i = 0; i < 60; i++) {
+        const id = `ae-${String(i).padStart(3, '0')}`;
+        const index: IndexValues = {
+          type: [{ s: 'http://terminology.hl7.org/CodeSystem/audit-event-type', c: i % 10 === 0 ? 'export' : 'rest' }],
+          site: [{ c: i % 2 === 0 ? 'https://a.example' : 'https://b.example' }],
+          patient: [`Patient/p${i % 6}`],
+          _profile: ['prof-a'],
+        };
+        ops.push({ kind: 'create', resourceType: 'AuditEvent', id, resource: { resourceType: 'AuditEvent', id } as Resource, index });
+      }
+      await store.commit({ ops, now: new Date(Date.UTC(2024, 0, 1)).toISOString() });
+      const ids = async (filter: Record<string, unknown>) => {
+        const r = await store.search({ resourceType: 'AuditEvent', filter, limit: 100, total: true });
+        assert.equal(r.total, r.resources.length);
+        return r.resources.map((x) => Number(x.id.slice(3)));
+      };
+      const upTo60 = [...Array(60).keys()];
+      assert.deepEqual(await ids({ 'idx.type': { $elemMatch: { c: 'export' } } }), upTo60.filter((i) => i % 10 === 0));
+      assert.match(last!.plan, /^scan/);
+      assert.deepEqual(
+        await ids({ 'idx.patient': 'Patient/p0', 'idx.site': { $elemMatch: { c: 'https://b.example' } } }),
+        upTo60.filter((i) => i % 6 === 0 && i % 2 === 1),
+      );
+      assert.equal(await ids({ 'idx.patient': 'Patient/p3', 'idx.site': { $elemMatch: { c: 'https://b.example' } } }).then((x) => x.length), 10);
+      assert.match(last!.plan, /^postings.*patient/);
+      assert.equal(last!.documentsExamined, 10 + 10, 'the patient\'s ten events, for the page and the total');
+      // A posting-decided `$ne` on an unposted path would pass every event: it must be evaluated.
+      assert.deepEqual(await ids({ 'idx.patient': 'Patient/p0', 'idx._profile': { $ne: 'prof-a' } }), []);
+      assert.deepEqual(await ids({ 'idx.patient': 'Patient/p0', 'idx._profile': { $nin: ['prof-a', 'prof-b'] } }), []);
+      assert.deepEqual(await ids({ 'idx.patient': 'Patient/p0', 'idx._profile': 'prof-a' }), upTo60.filter((i) => i % 6 === 0));
+      assert.equal(await store.matchesCurrent!('AuditEvent', 'ae-001', { 'idx._profile': { $ne: 'prof-a' } }), false);
+      assert.equal(await store.matchesCurrent!('AuditEvent', 'ae-001', { 'idx.site': { $elemMatch: { c: 'https://b.example' } } }), true);
+      assert.equal(await store.matchesCurrent!('AuditEvent', 'ae-001', { 'idx.site': { $elemMatch: { c: 'https://a.example' } } }), false);
+    } finally {
+      await store.close();
+    }
+    // Nothing was written under the unposted paths.
+    const raw = open({ path: dir, compression: false, maxDbs: 8, readOnly: true });
+    const keys = [...raw.openDB<null, PostingKey>({ name: 'postings' }).getKeys({ start: ['AuditEvent'], end: ['AuditEvent', '\u{10FFFF}'] })];
+    await raw.close();
+    assert.deepEqual([...new Set(keys.map((k) => k[1]))].sort(), ['@lastUpdatedMs', 'patient']);
   });
 });
 

@@ -1,4 +1,4 @@
-import { LAST_UPDATED_PATH, NUMBER_MAX, NUMBER_MIN, isPostedPath, isTruncated, postedValue, truncate, type PostingValue } from './postings.js';
+import { LAST_UPDATED_PATH, NUMBER_MAX, NUMBER_MIN, isPostedFor, isPostedPath, isTruncated, postedValue, truncate, type PostingValue } from './postings.js';
 
 /**
  * Reads a compiled search (a MongoDB query document, FHIR R4 §3.1.1,
@@ -50,8 +50,18 @@ const COMPARISONS = new Set(['$gt', '$gte', '$lt', '$lte']);
  */
 const SCALAR_SUBFIELDS = new Set(['lo', 'hi', 'v']);
 
-/** Every candidate the filter offers; empty when only a type scan can answer it. */
-export function candidatesOf(filter: Doc): Candidate[] {
+/**
+ * Every candidate the filter offers for documents of `type`; empty when only a type scan can
+ * answer it. A candidate reading a path the type is not posted under (isPostedFor) would miss
+ * documents, so it is not offered.
+ */
+export function candidatesOf(filter: Doc, type: string): Candidate[] {
+  const all = candidatesIn(filter);
+  for (const c of all) if (!c.ranges.every((r) => isPostedFor(type, r.path))) return all.filter((x) => x.ranges.every((r) => isPostedFor(type, r.path)));
+  return all;
+}
+
+function candidatesIn(filter: Doc): Candidate[] {
   const keys = Object.keys(filter);
   const out: Candidate[] = [];
   for (const key of keys) {
@@ -65,7 +75,7 @@ export function candidatesOf(filter: Doc): Candidate[] {
 function clauseCandidates(key: string, cond: unknown): Candidate[] {
   if (key === '$and') {
     if (!Array.isArray(cond)) return [];
-    const subs = cond.filter(isDoc).map(candidatesOf);
+    const subs = cond.filter(isDoc).map(candidatesIn);
     return subs.flatMap((list) => (cond.length === 1 ? list : list.map((c) => ({ ...c, exact: false }))));
   }
   if (key === '$or') return orCandidates(cond);
@@ -82,7 +92,7 @@ function orCandidates(cond: unknown): Candidate[] {
   const union: Candidate = { ranges: [], exact: true };
   for (const branch of cond) {
     if (!isDoc(branch)) return [];
-    const best = pickStatic(candidatesOf(branch));
+    const best = pickStatic(candidatesIn(branch));
     if (!best) return [];
     if (best.ids) union.ids = [...(union.ids ?? []), ...best.ids];
     union.ranges.push(...best.ranges);

@@ -99,7 +99,8 @@ export function runSearch(src: SearchSources, query: SearchQuery, observe?: (s: 
   return outcome;
 }
 
-const splits = new WeakMap<Record<string, unknown>, { split: FilterSplit; rest: Query }>();
+/** Per filter object, per resource type (what is posted differs by type: postings.ts isPostedFor). */
+const splits = new WeakMap<Record<string, unknown>, Map<string, { split: FilterSplit; rest: Query }>>();
 
 /**
  * `has` for the one document matchesById is deciding, made once per source: it runs on every
@@ -121,11 +122,13 @@ const probes = new WeakMap<SearchSources, DocProbe>();
  * consent clause), so the split and the compiled rest are cached per object.
  */
 export function matchesById(src: SearchSources, type: string, id: string, filter: Record<string, unknown>): boolean {
-  let c = splits.get(filter);
+  let byType = splits.get(filter);
+  if (!byType) splits.set(filter, (byType = new Map()));
+  let c = byType.get(type);
   if (!c) {
-    const split = splitFilter(filter);
+    const split = splitFilter(filter, type);
     c = { split, rest: new Query(split.rest) };
-    splits.set(filter, c);
+    byType.set(type, c);
   }
   if (!src.searchDocs.doesExist([type, id])) return false;
   let probe = probes.get(src);
@@ -180,7 +183,7 @@ class SearchRun {
     private readonly sort: SortKey[],
   ) {
     this.type = query.resourceType;
-    this.split = splitFilter(query.filter);
+    this.split = splitFilter(query.filter, this.type);
     this.skip = Math.max(0, query.skip ?? 0);
     this.limit = Math.max(0, query.limit);
     this.cursorSource = { postings: src.postings, has: src.has, type: this.type, onRead: () => this.postingsRead++ };
@@ -232,7 +235,7 @@ class SearchRun {
   private candidates(): PlannedCandidate[] {
     const { conjuncts } = this.split;
     return conjuncts.flatMap(({ doc, decided }, conjunct) =>
-      candidatesOf(doc).map((c) => ({ ...c, exact: c.exact && conjuncts.length === 1, conjunct, covers: c.exact, ...(decided ? { checked: true } : {}) })),
+      candidatesOf(doc, this.type).map((c) => ({ ...c, exact: c.exact && conjuncts.length === 1, conjunct, covers: c.exact, ...(decided ? { checked: true } : {}) })),
     );
   }
 
@@ -443,7 +446,7 @@ class SearchRun {
       // The conjuncts the driver guarantees were taken out of the rest: their sets join in.
       const exact: Candidate[] = [...this.guaranteedBy];
       for (const conjunct of conjunctsOf(rest)) {
-        const cs = candidatesOf(conjunct);
+        const cs = candidatesOf(conjunct, this.type);
         if (cs.length !== 1 || !cs[0]!.exact) return undefined;
         exact.push(cs[0]!);
       }

@@ -1,5 +1,5 @@
 import { conjunctsOf, isDoc, type Doc } from '../../fhir/search/query-doc.js';
-import { isPostedPath, isTruncated } from './postings.js';
+import { isPostedFor, isPostedPath, isTruncated } from './postings.js';
 
 /**
  * The part of a filter the postings alone can decide for one document, without decoding it.
@@ -35,12 +35,16 @@ export interface FilterSplit {
  */
 const MAX_LOOKED_UP_VALUES = 16;
 
-export function splitFilter(filter: Doc): FilterSplit {
+/** Splits `filter` for documents of `type`: a conjunct reading a path the type is not posted under stays in `rest`. */
+export function splitFilter(filter: Doc, type: string): FilterSplit {
   const decidable: PostingPredicate[] = [];
   const rest: Doc[] = [];
   const conjuncts: { doc: Doc; decided: boolean; predicate?: PostingPredicate }[] = [];
+  const paths: string[] = [];
   for (const conjunct of conjunctsOf(filter)) {
-    const p = compile(conjunct);
+    paths.length = 0;
+    let p = compile(conjunct, paths);
+    if (p && !paths.every((path) => isPostedFor(type, path))) p = undefined;
     if (p) decidable.push(p);
     else rest.push(conjunct);
     conjuncts.push(p ? { doc: conjunct, decided: true, predicate: p } : { doc: conjunct, decided: false });
@@ -48,10 +52,11 @@ export function splitFilter(filter: Doc): FilterSplit {
   return { decidable, rest: rest.length === 0 ? {} : rest.length === 1 ? (rest[0] as Doc) : { $and: rest }, conjuncts };
 }
 
-function compile(doc: Doc): PostingPredicate | undefined {
+/** `paths` collects the posting paths the predicate reads. */
+function compile(doc: Doc, paths: string[]): PostingPredicate | undefined {
   const parts: PostingPredicate[] = [];
   for (const [key, cond] of Object.entries(doc)) {
-    const p = key === '$and' || key === '$or' ? compileLogical(key, cond) : compileField(key, cond);
+    const p = key === '$and' || key === '$or' ? compileLogical(key, cond, paths) : compileField(key, cond, paths);
     if (!p) return undefined;
     parts.push(p);
   }
@@ -59,22 +64,23 @@ function compile(doc: Doc): PostingPredicate | undefined {
   return parts.length === 1 ? (parts[0] as PostingPredicate) : every(parts);
 }
 
-function compileLogical(op: '$and' | '$or', cond: unknown): PostingPredicate | undefined {
+function compileLogical(op: '$and' | '$or', cond: unknown, paths: string[]): PostingPredicate | undefined {
   if (!Array.isArray(cond) || cond.length === 0) return undefined;
   const subs: PostingPredicate[] = [];
   for (const branch of cond) {
-    const p = isDoc(branch) ? compile(branch) : undefined;
+    const p = isDoc(branch) ? compile(branch, paths) : undefined;
     if (!p) return undefined;
     subs.push(p);
   }
   return op === '$and' ? every(subs) : some(subs);
 }
 
-function compileField(key: string, cond: unknown): PostingPredicate | undefined {
+function compileField(key: string, cond: unknown, paths: string[]): PostingPredicate | undefined {
   if (!key.startsWith('idx.')) return undefined;
   const path = key.slice(4);
   // Only top-level paths: below an object the index shapes hold flat objects, not scalars.
   if (path.includes('.') || path.includes('$') || path === '') return undefined;
+  paths.push(path);
   const exact = (v: unknown): v is string => typeof v === 'string' && !isTruncated(v) && isPostedPath(path, v);
   const all = (vs: unknown): vs is string[] => Array.isArray(vs) && vs.every(exact);
   if (exact(cond)) return (has) => has(path, cond);

@@ -37,6 +37,28 @@ export const NUMBER_MAX = Number.MAX_VALUE;
 
 type IndexedDocument = Pick<StoredDocument, 'idx' | 'lastUpdatedMs'>;
 
+/**
+ * Index values a type's documents nearly all share, left out of its postings. Every audited
+ * read stores an AuditEvent whose profile, entity type and role codes, agent role, action,
+ * event type, source site and the `:exact` twins of its network addresses repeat from one
+ * event to the next: a posting of them never narrows a search, yet each is a key written on
+ * the audited request's path (12 of an event's 26). Searches on them still answer exactly: the
+ * planner does not use these paths for the type (isPostedFor), so the documents are found
+ * through the other clauses or a scan and evaluated whole. Postings written before a path
+ * joined this list are never consulted, so no rebuild is needed.
+ */
+const UNPOSTED: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ['AuditEvent', new Set(['_profile', 'action', 'address:exact', 'agent-role', 'entity-role', 'entity-type', 'site', 'type'])],
+]);
+
+/** Whether `type`'s documents are posted under `path` (a dotted posting path) at all. */
+export function isPostedFor(type: string, path: string): boolean {
+  const unposted = UNPOSTED.get(type);
+  if (!unposted) return true;
+  const dot = path.indexOf('.');
+  return !unposted.has(dot < 0 ? path : path.slice(0, dot));
+}
+
 /** Whether values of this type at this path are posted; the planner asks before relying on a path. */
 export function isPostedPath(path: string, value: PostingValue): boolean {
   if (typeof value === 'number') return true;
@@ -44,9 +66,10 @@ export function isPostedPath(path: string, value: PostingValue): boolean {
   return dot < 0 || path.slice(dot + 1) === 'c';
 }
 
-/** The (path, value) pairs a document is posted under, deduplicated by a string key. */
-export function postingsOf(doc: IndexedDocument): Map<string, [string, PostingValue]> {
+/** The (path, value) pairs a document of `type` is posted under, deduplicated by a string key. */
+export function postingsOf(type: string, doc: IndexedDocument): Map<string, [string, PostingValue]> {
   const out = new Map<string, [string, PostingValue]>();
+  const unposted = UNPOSTED.get(type);
   const add = (path: string, value: unknown): void => {
     const v = postedValue(value);
     if (v === undefined || !isPostedPath(path, v)) return;
@@ -64,7 +87,7 @@ export function postingsOf(doc: IndexedDocument): Map<string, [string, PostingVa
     }
   };
   const idx = doc.idx ?? {};
-  for (const code in idx) walk(code, idx[code], 0);
+  for (const code in idx) if (!unposted?.has(code)) walk(code, idx[code], 0);
   add(LAST_UPDATED_PATH, doc.lastUpdatedMs);
   return out;
 }
@@ -101,8 +124,8 @@ export function updatePostings(
   after: IndexedDocument | undefined,
   onChange?: (path: string, value: PostingValue, added: boolean) => void,
 ): void {
-  const old = before ? postingsOf(before) : new Map<string, [string, PostingValue]>();
-  const next = after ? postingsOf(after) : new Map<string, [string, PostingValue]>();
+  const old = before ? postingsOf(type, before) : new Map<string, [string, PostingValue]>();
+  const next = after ? postingsOf(type, after) : new Map<string, [string, PostingValue]>();
   for (const [k, [path, value]] of old) {
     if (next.has(k)) continue;
     db.remove([type, path, value, id]);
