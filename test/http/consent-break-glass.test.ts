@@ -183,6 +183,20 @@ describe('break-the-glass', () => {
     assert.equal((await request(t.app).get('/fhir/Observation/$break-glass-report')).status, 404);
   });
 
+  it("the report's route refuses a non-admin (403) and still applies the scope check to admins", async () => {
+    // DOCTOR's user/*.rs reaches AuditEvent: the refusal is the role's.
+    const refused = await (await client(t, DOCTOR)).get(`${REPORT}?patient=Patient/p`);
+    assert.equal(refused.status, 403, JSON.stringify(refused.body));
+    assert.equal(refused.body.resourceType, 'OperationOutcome');
+    assert.equal(refused.body.issue[0].details.text, '$break-glass-report is open to principals with role admin');
+    // A non-admin on another type gets the handler's answer about the type, as before.
+    assert.equal((await (await client(t, DOCTOR)).get('/fhir/Observation/$break-glass-report')).status, 404);
+    const narrow = await client(t, { scope: 'user/Observation.rs', fhirUser: 'Practitioner/doc', roles: ['admin'], purpose_of_use: ['HSYSADMIN'] });
+    const unscoped = await narrow.get(REPORT);
+    assert.equal(unscoped.status, 403, JSON.stringify(unscoped.body));
+    assert.match(unscoped.body.issue[0].details.text, /grants nothing on AuditEvent/);
+  });
+
   it('ETREAT without a break-the-glass role gives no access', async () => {
     const insurer = await client(t, INSURER);
     const read = await insurer.get('/fhir/Observation/hiv', EMERGENCY);

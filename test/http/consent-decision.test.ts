@@ -199,6 +199,7 @@ describe('Patient/$consent-decision', () => {
     const denied = await clinician.get(`${OP}?purpose=HPRGRP&category=mental-health`);
     assert.equal(denied.status, 403, JSON.stringify(denied.body));
     assert.equal(denied.body.resourceType, 'OperationOutcome');
+    assert.equal(denied.body.issue[0].details.text, '$consent-decision is open to data stewards (role admin) and to the patient themself');
     const other = await f.as({ scope: 'patient/*.rs', patient: 'q', fhirUser: 'Patient/q', roles: ['patient'], purpose_of_use: ['PATRQT'] });
     assert.equal((await other.get(`${OP}?purpose=HPRGRP`)).status, 403);
   });

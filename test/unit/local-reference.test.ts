@@ -84,6 +84,34 @@ describe('parseLocalReference', () => {
       assert.equal(parseLocalReference(ref, undefined, opts), undefined, ref);
     }
   });
+
+  it('with anyBase, takes any prefix ending in / for the base, and ignores baseUrl', () => {
+    const opts = { anyBase: true };
+    assert.deepEqual(parseLocalReference('Group/g1', undefined, opts), { type: 'Group', id: 'g1' });
+    assert.deepEqual(parseLocalReference(`${BASE}/Group/g1`, undefined, opts), { type: 'Group', id: 'g1' });
+    assert.deepEqual(parseLocalReference('https://elsewhere.example.org/fhir/Group/g1', BASE, opts), { type: 'Group', id: 'g1' });
+    assert.deepEqual(parseLocalReference('/Group/g1', undefined, opts), { type: 'Group', id: 'g1' });
+    assert.deepEqual(parseLocalReference('a\nb/Group/g1', undefined, opts), { type: 'Group', id: 'g1' });
+    assert.deepEqual(parseLocalReference('Patient/Group/g1', undefined, opts), { type: 'Group', id: 'g1' });
+    assert.deepEqual(parseLocalReference('x/Group/g1/_history/2', undefined, opts), { type: 'Group', id: 'g1', versionId: '2' });
+  });
+
+  it('with anyBase, the part after the base is as strict as ever', () => {
+    const opts = { anyBase: true };
+    // The base must end in '/': a type glued to what precedes it is another type, or none.
+    for (const ref of ['xGroup/g1', 'urn:uuid:Group/g1', 'https://elsewhere.example.org/fhirGroup/g1', `x/Group/${ID64}a`, 'x/group/g1', 'x/Group/g1/', 'x/Group/g1?x=y', 'x/Group/g1/_history/a b', '#g1', 'urn:uuid:0b4c8f1e-7a3b-4c2d-9e8f-1a2b3c4d5e6f', 'Group?name=x', '', '/']) {
+      assert.equal(parseLocalReference(ref, undefined, opts), undefined, ref);
+    }
+    assert.deepEqual(parseLocalReference('XGroup/g1', undefined, opts), { type: 'XGroup', id: 'g1' });
+  });
+
+  it('with anyBase, reads the one resource at the end, whatever the prefix holds', () => {
+    const opts = { anyBase: true, anyVersion: true };
+    assert.deepEqual(parseLocalReference('Group/g0/_history/1/Group/g1', undefined, opts), { type: 'Group', id: 'g1' });
+    assert.deepEqual(parseLocalReference('Group/g1/_history/Group', undefined, opts), { type: 'Group', id: 'g1', versionId: 'Group' });
+    assert.deepEqual(parseLocalReference('x/Group/g1/_history/a b', undefined, opts), { type: 'Group', id: 'g1', versionId: 'a b' });
+    assert.equal(parseLocalReference('x/Group/g1/_history/', undefined, opts), undefined);
+  });
 });
 
 describe('localReference (include, consent)', () => {

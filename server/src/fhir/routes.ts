@@ -8,7 +8,7 @@ import { systemSearch } from './interactions/system-search.js';
 import { validateOperation } from './interactions/validate-operation.js';
 import { write } from './interactions/write.js';
 import { capabilities } from './interactions/capabilities.js';
-import { breakGlassReport } from './interactions/break-glass-report.js';
+import { authorizeBreakGlassReport, breakGlassReport } from './interactions/break-glass-report.js';
 import { consentDecision } from './interactions/consent-decision.js';
 import { verifyOperation } from './interactions/verify-operation.js';
 import { authorizeFullAudit, fullAuditOperation } from './interactions/full-audit-operation.js';
@@ -51,9 +51,10 @@ export interface Route {
    * (authorizeInteraction, which a hook may call itself); throws for what it refuses and returns
    * the permissions the request's store reads with. Routes about no resource type (Bulk Data
    * `$export`, its status and file URLs, `$full-audit`) and operations that ask more of the
-   * caller than a scope (`$evidence`: role and purpose) have one. Older operations
-   * (`$break-glass-report`, `$consent-decision`) still pass the general check and then test
-   * their role in the handler.
+   * caller than a scope (`$evidence`: role and purpose; `$break-glass-report`: role admin) have
+   * one. `$consent-decision` still passes the general check and then tests in the handler
+   * whether the caller is an admin or the patient: reading the caller's fhirUser as that
+   * patient needs the base URL, which a hook is not given.
    */
   authorize?(policy: AccessPolicy, m: RouteMatch): readonly Permission[];
   handle(ctx: FhirContext, req: FhirRequest, m: RouteMatch, router: FhirHandler): Promise<FhirResponse>;
@@ -73,7 +74,7 @@ const r = (
 const OPERATION_BASE = 'https://custodian.example.org/fhir/OperationDefinition';
 const CONSENT_DECISION = { types: ['Patient'], definition: `${OPERATION_BASE}/Patient-consent-decision` };
 const VERIFY = { definition: `${OPERATION_BASE}/Resource-verify` };
-const BREAK_GLASS_REPORT = { types: ['AuditEvent'], definition: `${OPERATION_BASE}/AuditEvent-break-glass-report` };
+const BREAK_GLASS_REPORT = { types: ['AuditEvent'], definition: `${OPERATION_BASE}/AuditEvent-break-glass-report`, authorize: authorizeBreakGlassReport };
 // A system-level operation: on no resource type (the CapabilityStatement lists operations per type only).
 const FULL_AUDIT = { types: [], definition: `${OPERATION_BASE}/full-audit`, authorize: authorizeFullAudit };
 const EVIDENCE = { types: EVIDENCE_TYPES, definition: `${OPERATION_BASE}/Claim-evidence`, authorize: authorizeEvidence };

@@ -9,6 +9,7 @@ import { purposeGroup, type PurposeGroup } from '../../consent/purpose-groups.js
 import { normaliseReference } from '../../consent/resource-facts.js';
 import type { FhirContext } from '../fhir-context.js';
 import type { FhirRequest, FhirResponse } from '../fhir-request.js';
+import { localReference } from '../local-reference.js';
 import { FhirError } from '../outcomes.js';
 
 /**
@@ -92,7 +93,6 @@ interface Args {
 }
 
 const NAMES: ReadonlySet<string> = new Set(['purpose', 'actor', 'category', 'resource']);
-const REFERENCE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/;
 
 /** One parameter value as given: text (`code`, `system|code`, `Type/id`) or a Coding or Reference. */
 interface Raw {
@@ -127,10 +127,9 @@ function parseArgs(req: FhirRequest, baseUrl: string, isResourceType: (t: string
   const actors = [
     ...new Set(
       of('actor').map((r) => {
-        const ref = normaliseReference(r.text ?? '', baseUrl);
-        const m = REFERENCE.exec(ref);
-        if (!m || !ACTOR_TYPES.has(m[1] as string)) throw bad(`actor '${(r.text ?? '').slice(0, 100)}' is not a reference Type/id to one of ${[...ACTOR_TYPES].join(', ')}`, 'actor');
-        return ref;
+        const local = localReference(r.text ?? '', baseUrl);
+        if (!local || !ACTOR_TYPES.has(local.type)) throw bad(`actor '${(r.text ?? '').slice(0, 100)}' is not a reference Type/id to one of ${[...ACTOR_TYPES].join(', ')}`, 'actor');
+        return `${local.type}/${local.id}`;
       }),
     ),
   ];
@@ -148,9 +147,9 @@ function parseArgs(req: FhirRequest, baseUrl: string, isResourceType: (t: string
   if (resources.length === 1) {
     if (given.length > 0) throw bad("Give either 'resource' (one resource's decision) or 'category' (decisions per category), not both", 'resource');
     const text = (resources[0] as Raw).text ?? '';
-    const m = REFERENCE.exec(normaliseReference(text, baseUrl));
-    if (!m || !isResourceType(m[1] as string)) throw bad(`resource '${text.slice(0, 100)}' is not a reference Type/id to a resource`, 'resource');
-    resource = { type: m[1] as string, id: m[2] as string };
+    const local = localReference(text, baseUrl);
+    if (!local || !isResourceType(local.type)) throw bad(`resource '${text.slice(0, 100)}' is not a reference Type/id to a resource`, 'resource');
+    resource = { type: local.type, id: local.id };
   }
   return { purpose, group, actors, categories, ...(resource ? { resource } : {}) };
 }

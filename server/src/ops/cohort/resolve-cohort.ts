@@ -1,4 +1,5 @@
 import type { Group, ResearchStudy } from '@medplum/fhirtypes';
+import { parseLocalReference } from '../../fhir/local-reference.js';
 import { FhirError } from '../../fhir/outcomes.js';
 import type { ResourceStore } from '../../store/resource-store.js';
 import { characteristicPatients } from './characteristic-cohort.js';
@@ -72,8 +73,12 @@ async function enrollingStudy(store: Pick<ResourceStore, 'search'>, groupId: str
   }
 }
 
-/** `Group/x` from `Group/x`, `Group/x/_history/n` or any absolute URL ending in it. */
+/**
+ * `Group/x` from `Group/x`, `Group/x/_history/n` or any URL ending in it; other references as
+ * written. Any prefix ending in `/` counts as the base, this server's or another's (anyBase):
+ * an enrollment is matched on the Group's id alone.
+ */
 function stripBase(ref: string): string {
-  const m = /(?:^|\/)(Group\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(ref);
-  return m ? (m[1] as string) : ref;
+  const local = parseLocalReference(ref, undefined, { anyBase: true, anyVersion: true });
+  return local?.type === 'Group' ? `Group/${local.id}` : ref;
 }
