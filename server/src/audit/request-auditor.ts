@@ -2,6 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { isServerPrincipal, type Principal } from '../auth/principal.js';
 import type { ConsentGate } from '../consent/consent-gate.js';
 import type { FhirRequest } from '../fhir/fhir-request.js';
+import { parseLocalReference } from '../fhir/local-reference.js';
 import type { AccessTrace, TracedVersion } from './access-trace.js';
 import type { AuditSink } from './audit-sink.js';
 import { buildAuditEvents, type AuditedAccess } from './build-audit-event.js';
@@ -22,7 +23,12 @@ export interface AuditedRequest {
 
 /** Query parameters that name the patient a search is about. */
 const PATIENT_PARAMS = ['patient', 'subject', 'beneficiary', '_id'];
-const PATIENT_REF = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
+
+/** The patient id of `Patient/x`, `Patient/x/_history/n` or any URL ending in one (any base: a request names its patient as it likes). */
+function patientIdOf(ref: string): string | undefined {
+  const local = parseLocalReference(ref, undefined, { anyBase: true, anyVersion: true });
+  return local?.type === 'Patient' ? local.id : undefined;
+}
 
 /**
  * Turns one decided request into its AuditEvents (build-audit-event.ts) and stores them through
@@ -122,8 +128,8 @@ function namedPatients(a: AuditedRequest): string[] {
   for (const name of PATIENT_PARAMS) {
     for (const raw of a.req.query[name] ?? []) {
       for (const v of raw.split(',')) {
-        const m = PATIENT_REF.exec(v.trim());
-        if (m) out.push(m[1] as string);
+        const id = patientIdOf(v.trim());
+        if (id !== undefined) out.push(id);
         else if (name === 'patient' || (name === '_id' && a.resourceType === 'Patient')) {
           if (/^[A-Za-z0-9\-.]{1,64}$/.test(v.trim())) out.push(v.trim());
         }
@@ -155,8 +161,8 @@ function walk(node: unknown, found: Set<string>, depth: number): void {
   }
   for (const [k, v] of Object.entries(node as Record<string, unknown>)) {
     if (k === 'reference' && typeof v === 'string') {
-      const m = PATIENT_REF.exec(v);
-      if (m) found.add(m[1] as string);
+      const id = patientIdOf(v);
+      if (id !== undefined) found.add(id);
     } else if (k !== 'text' && k !== 'contained') walk(v, found, depth + 1);
   }
 }

@@ -8,14 +8,13 @@
  *
  * Also parsed here: a Consent's patient, actors and `data` references (parse-consent.ts), the
  * `actor`/`resource` arguments of `$consent-decision`, the `patient` of `$break-glass-report`,
- * and the Group a ResearchStudy enrolls (cohort/resolve-cohort.ts, `anyBase`).
+ * the Group a ResearchStudy enrolls (cohort/resolve-cohort.ts, `anyBase`), and the patients a
+ * request names, for its AuditEvents (audit/request-auditor.ts, `anyBase`).
  *
  * Not moved: search's chain.ts `localId` (any prefix, by design), and the consent engine's
  * patient for a stored Consent that no longer parses (consent-engine.ts `policyOf`), which takes
  * `Patient/<id>` at the end of any string at all (`xPatient/p1`, another server's URL): no option
- * here says that, and narrowing it could leave such a Consent denying no one. Not yet moved: the
- * audit's patient of a request (audit/request-auditor.ts `PATIENT_REF`, any base, which
- * `anyBase` + `anyVersion` would express).
+ * here says that, and narrowing it could leave such a Consent denying no one.
  *
  * Two version grammars remain, on purpose. The strict one (an R4 id) serves callers that fail
  * safe on a miss: de-identification drops a reference it does not recognise, evidence lists it
