@@ -9,15 +9,13 @@ import type { ElementDefinition } from '@medplum/fhirtypes';
  * most of what indexing a write costs. Anything else — choice types, functions, casts,
  * contentReference elements — returns undefined and stays with FHIRPath.
  *
- * The equivalence with FHIRPath is tested on whole populations (test/unit/simple-paths.test.ts).
+ * The equivalence with FHIRPath is tested on whole populations (test/unit/simple-paths.test.ts,
+ * test/unit/index-plan.test.ts).
  */
 
-interface Step {
-  name: string;
-}
-
 interface CompiledPath {
-  steps: Step[];
+  /** Member names from the resource down. */
+  names: readonly string[];
   /** FHIR type of the value the last step reaches. */
   leafType: string;
   /** `.where(resolve() is <type>)`: keep only references whose target has this type. */
@@ -65,7 +63,7 @@ function compile(resourceType: string, expression: string): SimpleExpression | n
       if (!typeName) return null;
     }
     if (m[3] && typeName !== 'Reference') return null;
-    out.push({ steps: names.map((name) => ({ name })), leafType: typeName, ...(m[3] ? { resolveIs: m[3] } : {}) });
+    out.push({ names, leafType: typeName, ...(m[3] ? { resolveIs: m[3] } : {}) });
   }
   return out;
 }
@@ -73,26 +71,24 @@ function compile(resourceType: string, expression: string): SimpleExpression | n
 /** The typed values an expression compiled by compileSimpleExpression yields on `resource`. */
 export function evaluateSimple(compiled: SimpleExpression, resource: object): TypedValue[] {
   const out: TypedValue[] = [];
-  for (const path of compiled) {
-    let current: unknown[] = [resource];
-    for (const step of path.steps) {
-      const next: unknown[] = [];
-      for (const node of current) {
-        const v = (node as Record<string, unknown>)[step.name];
-        if (v === undefined || v === null) continue;
-        if (Array.isArray(v)) {
-          for (const item of v) if (item !== undefined && item !== null) next.push(item);
-        } else next.push(v);
-      }
-      current = next;
-      if (current.length === 0) break;
-    }
-    for (const value of current) {
-      if (path.resolveIs && resolvedType(value) !== path.resolveIs) continue;
-      out.push({ type: path.leafType, value });
-    }
-  }
+  for (const path of compiled) walk(resource, path, 0, out);
   return out;
+}
+
+/**
+ * Depth first, children in order: the values come out in the order FHIRPath gives them (all of
+ * one step before the next, which for a tree is the same order), without a list per step.
+ */
+function walk(node: unknown, path: CompiledPath, depth: number, out: TypedValue[]): void {
+  if (depth === path.names.length) {
+    if (path.resolveIs === undefined || resolvedType(node) === path.resolveIs) out.push({ type: path.leafType, value: node });
+    return;
+  }
+  const v = (node as Record<string, unknown>)[path.names[depth] as string];
+  if (v === undefined || v === null) return;
+  if (Array.isArray(v)) {
+    for (const item of v) if (item !== undefined && item !== null) walk(item, path, depth + 1, out);
+  } else walk(v, path, depth + 1, out);
 }
 
 /** The type FHIRPath's resolve() gives a Reference (as @medplum/core resolves without a server). */
@@ -104,7 +100,8 @@ function resolvedType(value: unknown): string | undefined {
   if (typeof ref.reference === 'string' && ref.reference !== '') str = ref.reference;
   else if (typeof ref.type === 'string' && ref.type !== '' && ref.identifier) str = `${ref.type}?identifier=`;
   if (str === undefined) return undefined;
-  if (str.includes('?')) return str.split('?')[0];
-  if (str.includes('/')) return str.split('/')[0];
-  return undefined;
+  const q = str.indexOf('?');
+  if (q >= 0) return str.slice(0, q);
+  const slash = str.indexOf('/');
+  return slash >= 0 ? str.slice(0, slash) : undefined;
 }
