@@ -1,6 +1,7 @@
 import type { Database } from 'lmdb';
 import type { Candidate, PostingRange } from './access-paths.js';
 import type { PostingLookup } from './posting-memory.js';
+import { groupedIds, groupedPostings } from './grouped-postings.js';
 import { STRING_END, type PostingKey } from './postings.js';
 
 /**
@@ -189,16 +190,25 @@ class ValueCursor implements IdCursor {
 }
 
 /**
- * Every id of a streamable candidate: its explicit ids and each value's postings (an id may
- * repeat). `onPosting` sees each (value, id) read.
+ * Every id of a streamable candidate: its explicit ids, then each value's postings in the
+ * candidate's order (an id may repeat; a value asked twice gives its ids twice). `onPosting`
+ * sees each (value, id) so given. Values of a large group are read together (groupedPostings),
+ * the rest one range each.
  */
 export function postedIds(src: CursorSource, c: Candidate, onPosting?: (path: string, value: string | number, id: string) => void): string[] {
   const ids = [...(c.ids ?? [])];
   const { type } = src;
-  const absent = absentPrefixes(src, c.ranges as Array<Extract<PostingRange, { kind: 'eq' }>>);
-  for (const r of c.ranges) {
-    const { path, value } = r as Extract<PostingRange, { kind: 'eq' }>;
-    if (absent.size > 0 && typeof value === 'string' && absent.has(`${path}\u0000${prefixOf(value)}`)) continue;
+  const ranges = c.ranges as Array<Extract<PostingRange, { kind: 'eq' }>>;
+  const grouped = groupedPostings(src, ranges);
+  for (const { path, value } of ranges) {
+    const read = grouped && groupedIds(grouped, path, value);
+    if (read) {
+      for (const id of read) {
+        ids.push(id);
+        onPosting?.(path, value, id);
+      }
+      continue;
+    }
     for (const key of src.postings.getKeys({ start: [type, path, value] as unknown as PostingKey, end: [type, path, value, STRING_END] as unknown as PostingKey })) {
       src.onRead();
       ids.push(key[3]);
@@ -206,44 +216,6 @@ export function postedIds(src: CursorSource, c: Candidate, onPosting?: (path: st
     }
   }
   return ids;
-}
-
-/** Values sharing a prefix, at least this many, are first probed once as a group. */
-const PROBE_GROUP = 8;
-
-/** A string value's prefix up to its last `/` (`Patient/`, `https://host/fhir/Patient/`), or ''. */
-function prefixOf(value: string): string {
-  return value.slice(0, value.lastIndexOf('/') + 1);
-}
-
-/**
- * The (path, prefix) groups of many values that no posting starts with, each found by one
- * probe: a batch's references are asked for in both forms, relative and absolute, and a store
- * that holds one form only would otherwise open an empty range for every value of the other.
- */
-function absentPrefixes(src: CursorSource, ranges: ReadonlyArray<Extract<PostingRange, { kind: 'eq' }>>): Set<string> {
-  const absent = new Set<string>();
-  if (ranges.length < PROBE_GROUP) return absent;
-  const groups = new Map<string, { path: string; prefix: string; n: number }>();
-  for (const { path, value } of ranges) {
-    if (typeof value !== 'string') continue;
-    const prefix = prefixOf(value);
-    if (prefix === '') continue;
-    const k = `${path}\u0000${prefix}`;
-    const g = groups.get(k);
-    if (g) g.n++;
-    else groups.set(k, { path, prefix, n: 1 });
-  }
-  for (const [k, { path, prefix, n }] of groups) {
-    if (n < PROBE_GROUP) continue;
-    let any = false;
-    for (const _key of src.postings.getKeys({ start: [src.type, path, prefix] as unknown as PostingKey, end: [src.type, path, prefix + STRING_END] as unknown as PostingKey, limit: 1 })) {
-      src.onRead();
-      any = true;
-    }
-    if (!any) absent.add(k);
-  }
-  return absent;
 }
 
 function reached(h: string, id: string, inclusive: boolean, dir: 1 | -1): boolean {
