@@ -17,6 +17,7 @@ import {
 import { type AuditedAccess, MAX_OUTCOME_DESC, buildAuditEvents } from '../../server/src/audit/build-audit-event.js';
 import { loadDefinitions } from '../../server/src/fhir/definitions.js';
 import { validate } from '../../server/src/fhir/validation.js';
+import { AUDIT_TEST_BASE, sampleAccess } from '../helpers/audited-access.js';
 
 /**
  * The BALP-shaped AuditEvent builder (issue 6, point 1) and the Custodian AuditEvent profile:
@@ -26,24 +27,10 @@ import { validate } from '../../server/src/fhir/validation.js';
 const defs = loadDefinitions(resolve(fileURLToPath(new URL('../../fhir-profiles', import.meta.url))));
 const errors = (e: AuditEvent) => validate(defs, e).filter((i) => i.severity === 'error' || i.severity === 'fatal');
 
-const BASE = 'https://custodian.test/fhir';
+const BASE = AUDIT_TEST_BASE;
 const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 
-function access(over: Partial<AuditedAccess> = {}): AuditedAccess {
-  return {
-    recorded: '2025-03-01T12:00:00.000Z',
-    interaction: 'search-type',
-    method: 'GET',
-    rawRequest: 'Observation?patient=p1&_count=5',
-    resourceType: 'Observation',
-    status: 200,
-    principal: { subject: 'user-1', clientId: 'clinician-app', who: 'Practitioner/d1', roles: ['clinician'], purposeOfUse: ['TREAT'], sourceAddress: '10.0.0.7' },
-    server: { baseUrl: BASE, name: 'Custodian test' },
-    resources: [],
-    patients: [],
-    ...over,
-  };
-}
+const access = sampleAccess;
 
 const isPatient = (e: AuditEventEntity) => e.type?.code === '1' && e.role?.code === '1';
 const isData = (e: AuditEventEntity) => e.type?.code === '2' && e.role?.code === '4';

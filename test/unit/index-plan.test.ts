@@ -12,6 +12,7 @@ import { loadDefinitions } from '../../server/src/fhir/definitions.js';
 import { computeIndex } from '../../server/src/fhir/search/index-values.js';
 import { scenarioResources } from '../../fixtures/consent-scenarios/scenarios.js';
 import { generatePopulation } from '../../fixtures/population/index.js';
+import { sampleAccess } from '../helpers/audited-access.js';
 import { referenceIndex } from '../helpers/index-reference.js';
 
 /**
@@ -44,21 +45,7 @@ const resourcesOf = (bundles: readonly Bundle[]): Resource[] =>
 // (a) AuditEvents from the real builders
 // ----------------------------------------------------------------------------------------------
 
-function access(over: Partial<AuditedAccess> = {}): AuditedAccess {
-  return {
-    recorded: '2025-03-01T12:00:00.000Z',
-    interaction: 'search-type',
-    method: 'GET',
-    rawRequest: 'Observation?patient=p1&_count=5',
-    resourceType: 'Observation',
-    status: 200,
-    principal: { subject: 'user-1', clientId: 'clinician-app', who: 'Practitioner/d1', roles: ['clinician'], purposeOfUse: ['TREAT'], sourceAddress: '10.0.0.7' },
-    server: { baseUrl: 'https://custodian.test/fhir', name: 'Custodian test' },
-    resources: [],
-    patients: [],
-    ...over,
-  };
-}
+const access = sampleAccess;
 
 const INTERACTIONS: ReadonlyArray<{ interaction: string; method: AuditedAccess['method']; raw: string; operation?: string }> = [
   { interaction: 'read', method: 'GET', raw: 'Observation/o1' },

@@ -9,6 +9,7 @@ import { loadDefinitions } from '../../server/src/fhir/definitions.js';
 import { computeIndex } from '../../server/src/fhir/search/index-values.js';
 import { compileSimpleExpression, evaluateSimple } from '../../server/src/fhir/search/simple-paths.js';
 import { generatePopulation } from '../../fixtures/population/index.js';
+import { sampleAccess } from '../helpers/audited-access.js';
 
 /**
  * Index values computed by walking plain path expressions (simple-paths.ts) must equal FHIRPath
@@ -34,22 +35,14 @@ function assertSameIndex(resources: readonly Resource[]): number {
 }
 
 const auditEvents = (): AuditEvent[] => {
-  const base: AuditedAccess = {
-    recorded: '2025-03-01T12:00:00.000Z',
-    interaction: 'search-type',
-    method: 'GET',
-    rawRequest: 'Observation?patient=p1&_count=5',
-    resourceType: 'Observation',
-    status: 200,
-    principal: { subject: 'user-1', clientId: 'clinician-app', who: 'Practitioner/d1', roles: ['clinician'], purposeOfUse: ['TREAT'], sourceAddress: '10.0.0.7' },
-    server: { baseUrl: 'https://custodian.test/fhir', name: 'Custodian test' },
+  const base: AuditedAccess = sampleAccess({
     resources: [
       { type: 'Observation', id: 'o1', versionId: '2', patients: ['p1'] },
       { type: 'Observation', id: 'o2', versionId: '1', patients: ['p2'], breakGlass: true },
     ],
     patients: ['p1', 'p2'],
     consent: { mode: 'enforce', decision: 'partial', deciding: ['Consent/c1/_history/3'], purposeGroup: 'treatment' },
-  };
+  });
   return [
     ...buildAuditEvents(base),
     ...buildAuditEvents({ ...base, interaction: 'read', rawRequest: 'Observation/o1', resources: [base.resources[0]!], patients: ['p1'] }),
