@@ -5,6 +5,15 @@
  */
 const PATTERN = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
 
+// Module-level rather than a closure in dateRange: every indexed date goes through here, and
+// under tsx each closure created per call also pays a `__name` call.
+function utc(yy: number, mm: number, dd: number, hh = 0, mn = 0, ss = 0, ms = 0): number {
+  const t = new Date(0);
+  t.setUTCFullYear(yy, mm, dd);
+  t.setUTCHours(hh, mn, ss, ms);
+  return t.getTime();
+}
+
 export function dateRange(value: string): { lo: number; hi: number } | undefined {
   const m = PATTERN.exec(value.trim());
   if (!m) return undefined;
@@ -15,12 +24,6 @@ export function dateRange(value: string): { lo: number; hi: number } | undefined
   if (month !== undefined && (month < 0 || month > 11)) return undefined;
   if (day !== undefined && (day < 1 || day > 31)) return undefined;
   const offsetMs = tz && tz !== 'Z' ? (tz[0] === '-' ? -1 : 1) * (Number(tz.slice(1, 3)) * 60 + Number(tz.slice(4, 6))) * 60000 : 0;
-  const utc = (yy: number, mm: number, dd: number, hh = 0, mn = 0, ss = 0, ms = 0): number => {
-    const t = new Date(0);
-    t.setUTCFullYear(yy, mm, dd);
-    t.setUTCHours(hh, mn, ss, ms);
-    return t.getTime();
-  };
   if (month === undefined) return { lo: utc(year, 0, 1), hi: utc(year + 1, 0, 1) - 1 };
   if (day === undefined) return { lo: utc(year, month, 1), hi: utc(year, month + 1, 1) - 1 };
   if (h === undefined) {
