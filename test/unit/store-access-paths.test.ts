@@ -157,7 +157,12 @@ describe('per-type posting policy: an AuditEvent is not posted under the values 
       candidatesOf(both, 'AuditEvent').map((c) => c.ranges.map((r) => r.path)),
       [['patient']],
     );
-    // An $or is one union candidate: one unposted branch withdraws it whole.
+    // Inside an $or, a branch's unposted clause is passed over for its posted one, in any key order.
+    const either = (first: Record<string, unknown>) => candidatesOf({ $or: [first, { 'idx.patient': 'Patient/p2' }] }, 'AuditEvent');
+    const union = [{ ranges: [{ kind: 'eq', path: 'patient', value: 'Patient/p1' }, { kind: 'eq', path: 'patient', value: 'Patient/p2' }], exact: false }];
+    assert.deepEqual(either({ 'idx.type': { $elemMatch: { c: 'rest' } }, 'idx.patient': 'Patient/p1' }), union);
+    assert.deepEqual(either({ 'idx.patient': 'Patient/p1', 'idx.type': { $elemMatch: { c: 'rest' } } }), union);
+    // A branch with nothing posted withdraws the union whole.
     assert.deepEqual(candidatesOf({ $or: [{ 'idx.patient': 'Patient/p1' }, { 'idx.site': { $elemMatch: { c: 'x' } } }] }, 'AuditEvent'), []);
     const split = splitFilter({ 'idx._profile': { $ne: 'x' }, 'idx.patient': 'Patient/p1' }, 'AuditEvent');
     assert.equal(split.decidable.length, 1);

@@ -7,8 +7,9 @@ import { LAST_UPDATED_PATH, NUMBER_MAX, NUMBER_MIN, isPostedFor, isPostedPath, i
  * smallest, then evaluates the whole filter on each document of it, so a clause not recognised
  * here costs speed, never correctness.
  *
- * Only paths whose values are posted (postings.ts isPostedPath) are used: a candidate on a path
- * that is not posted would be empty, not a superset.
+ * Only paths whose values are posted are used (postings.ts: isPostedPath for the value's kind,
+ * isPostedFor for the resource type): a candidate on a path that is not posted would be empty,
+ * not a superset.
  *
  * Recognised (the shapes compile-search emits): `id` equality / `$in`; on `idx.<path>`: a scalar,
  * `$eq`, `$in` of scalars, an anchored literal `$regex` (prefix range), numeric comparisons,
@@ -50,49 +51,39 @@ const COMPARISONS = new Set(['$gt', '$gte', '$lt', '$lte']);
  */
 const SCALAR_SUBFIELDS = new Set(['lo', 'hi', 'v']);
 
-/**
- * Every candidate the filter offers for documents of `type`; empty when only a type scan can
- * answer it. A candidate reading a path the type is not posted under (isPostedFor) would miss
- * documents, so it is not offered.
- */
+/** Every candidate the filter offers for documents of `type`; empty when only a type scan can answer it. */
 export function candidatesOf(filter: Doc, type: string): Candidate[] {
-  const all = candidatesIn(filter);
-  for (const c of all) if (!c.ranges.every((r) => isPostedFor(type, r.path))) return all.filter((x) => x.ranges.every((r) => isPostedFor(type, r.path)));
-  return all;
-}
-
-function candidatesIn(filter: Doc): Candidate[] {
   const keys = Object.keys(filter);
   const out: Candidate[] = [];
   for (const key of keys) {
-    const found = clauseCandidates(key, filter[key]);
+    const found = clauseCandidates(key, filter[key], type);
     // A candidate of one clause is exact for the filter only when it is the filter's only clause.
     for (const c of found) out.push(keys.length === 1 ? c : { ...c, exact: false });
   }
   return out;
 }
 
-function clauseCandidates(key: string, cond: unknown): Candidate[] {
+function clauseCandidates(key: string, cond: unknown, type: string): Candidate[] {
   if (key === '$and') {
     if (!Array.isArray(cond)) return [];
-    const subs = cond.filter(isDoc).map(candidatesIn);
+    const subs = cond.filter(isDoc).map((sub) => candidatesOf(sub, type));
     return subs.flatMap((list) => (cond.length === 1 ? list : list.map((c) => ({ ...c, exact: false }))));
   }
-  if (key === '$or') return orCandidates(cond);
+  if (key === '$or') return orCandidates(cond, type);
   if (key.startsWith('$')) return [];
   if (key === 'id') return idCandidates(cond);
-  if (key === 'lastUpdatedMs') return valueCandidates(LAST_UPDATED_PATH, cond, true);
-  if (key.startsWith('idx.')) return valueCandidates(key.slice(4), cond, false);
+  if (key === 'lastUpdatedMs') return valueCandidates(type, LAST_UPDATED_PATH, cond, true);
+  if (key.startsWith('idx.')) return valueCandidates(type, key.slice(4), cond, false);
   return [];
 }
 
 /** A union of one candidate per branch; every branch must offer one. */
-function orCandidates(cond: unknown): Candidate[] {
+function orCandidates(cond: unknown, type: string): Candidate[] {
   if (!Array.isArray(cond) || cond.length === 0) return [];
   const union: Candidate = { ranges: [], exact: true };
   for (const branch of cond) {
     if (!isDoc(branch)) return [];
-    const best = pickStatic(candidatesIn(branch));
+    const best = pickStatic(candidatesOf(branch, type));
     if (!best) return [];
     if (best.ids) union.ids = [...(union.ids ?? []), ...best.ids];
     union.ranges.push(...best.ranges);
@@ -124,7 +115,8 @@ function idCandidates(cond: unknown): Candidate[] {
  * Candidates of a condition on one posting path. `scalar`: the path holds one value per
  * document (or per `$elemMatch` element), so its bounds combine into one range.
  */
-function valueCandidates(path: string, cond: unknown, scalar: boolean): Candidate[] {
+function valueCandidates(type: string, path: string, cond: unknown, scalar: boolean): Candidate[] {
+  if (!isPostedFor(type, path)) return [];
   const v = postedValue(cond);
   if (v !== undefined) return isPostedPath(path, v) ? [eq(path, v, typeof cond === 'string' ? !isTruncated(cond) : true)] : [];
   if (!isDoc(cond)) return [];
@@ -148,30 +140,30 @@ function valueCandidates(path: string, cond: unknown, scalar: boolean): Candidat
       const prefix = literalPrefix(arg, cond.$options);
       if (prefix !== undefined && isPostedPath(path, prefix)) out.push({ ranges: [{ kind: 'prefix', path, prefix: truncate(prefix) }], exact: false });
     } else if (op === '$elemMatch' && isDoc(arg)) {
-      out.push(...elemMatchCandidates(path, arg).map((c) => (only ? c : { ...c, exact: false })));
+      out.push(...elemMatchCandidates(type, path, arg).map((c) => (only ? c : { ...c, exact: false })));
     }
   }
   out.push(...numericRanges(path, cond, scalar));
   return out;
 }
 
-function elemMatchCandidates(path: string, match: Doc): Candidate[] {
+function elemMatchCandidates(type: string, path: string, match: Doc): Candidate[] {
   const keys = Object.keys(match);
   if (keys.length > 0 && keys.every((k) => k.startsWith('$'))) {
     // `{$elemMatch: {$gte: a, $lt: b}}` on an array of numbers: one element meets both.
-    return valueCandidates(path, match, true).map((c) => ({ ...c, exact: false }));
+    return valueCandidates(type, path, match, true).map((c) => ({ ...c, exact: false }));
   }
   const out: Candidate[] = [];
   for (const k of keys) {
     const cond = match[k];
     if (k === '$and' && Array.isArray(cond)) {
-      for (const sub of cond) if (isDoc(sub)) out.push(...elemMatchCandidates(path, sub).map((c) => ({ ...c, exact: false })));
+      for (const sub of cond) if (isDoc(sub)) out.push(...elemMatchCandidates(type, path, sub).map((c) => ({ ...c, exact: false })));
       continue;
     }
     if (k.startsWith('$')) continue;
     const sub = `${path}.${k}`;
     const scalar = SCALAR_SUBFIELDS.has(k);
-    const found = valueCandidates(sub, scalar ? withImpliedBounds(k, match) : cond, scalar);
+    const found = valueCandidates(type, sub, scalar ? withImpliedBounds(k, match) : cond, scalar);
     out.push(...found.map((c) => (keys.length === 1 ? c : { ...c, exact: false })));
   }
   return out;

@@ -40,11 +40,8 @@ export function splitFilter(filter: Doc, type: string): FilterSplit {
   const decidable: PostingPredicate[] = [];
   const rest: Doc[] = [];
   const conjuncts: { doc: Doc; decided: boolean; predicate?: PostingPredicate }[] = [];
-  const paths: string[] = [];
   for (const conjunct of conjunctsOf(filter)) {
-    paths.length = 0;
-    let p = compile(conjunct, paths);
-    if (p && !paths.every((path) => isPostedFor(type, path))) p = undefined;
+    const p = compile(conjunct, type);
     if (p) decidable.push(p);
     else rest.push(conjunct);
     conjuncts.push(p ? { doc: conjunct, decided: true, predicate: p } : { doc: conjunct, decided: false });
@@ -52,11 +49,10 @@ export function splitFilter(filter: Doc, type: string): FilterSplit {
   return { decidable, rest: rest.length === 0 ? {} : rest.length === 1 ? (rest[0] as Doc) : { $and: rest }, conjuncts };
 }
 
-/** `paths` collects the posting paths the predicate reads. */
-function compile(doc: Doc, paths: string[]): PostingPredicate | undefined {
+function compile(doc: Doc, type: string): PostingPredicate | undefined {
   const parts: PostingPredicate[] = [];
   for (const [key, cond] of Object.entries(doc)) {
-    const p = key === '$and' || key === '$or' ? compileLogical(key, cond, paths) : compileField(key, cond, paths);
+    const p = key === '$and' || key === '$or' ? compileLogical(key, cond, type) : compileField(key, cond, type);
     if (!p) return undefined;
     parts.push(p);
   }
@@ -64,23 +60,24 @@ function compile(doc: Doc, paths: string[]): PostingPredicate | undefined {
   return parts.length === 1 ? (parts[0] as PostingPredicate) : every(parts);
 }
 
-function compileLogical(op: '$and' | '$or', cond: unknown, paths: string[]): PostingPredicate | undefined {
+function compileLogical(op: '$and' | '$or', cond: unknown, type: string): PostingPredicate | undefined {
   if (!Array.isArray(cond) || cond.length === 0) return undefined;
   const subs: PostingPredicate[] = [];
   for (const branch of cond) {
-    const p = isDoc(branch) ? compile(branch, paths) : undefined;
+    const p = isDoc(branch) ? compile(branch, type) : undefined;
     if (!p) return undefined;
     subs.push(p);
   }
   return op === '$and' ? every(subs) : some(subs);
 }
 
-function compileField(key: string, cond: unknown, paths: string[]): PostingPredicate | undefined {
+function compileField(key: string, cond: unknown, type: string): PostingPredicate | undefined {
   if (!key.startsWith('idx.')) return undefined;
   const path = key.slice(4);
   // Only top-level paths: below an object the index shapes hold flat objects, not scalars.
   if (path.includes('.') || path.includes('$') || path === '') return undefined;
-  paths.push(path);
+  // A path the type is not posted under would answer "absent" for every document.
+  if (!isPostedFor(type, path)) return undefined;
   const exact = (v: unknown): v is string => typeof v === 'string' && !isTruncated(v) && isPostedPath(path, v);
   const all = (vs: unknown): vs is string[] => Array.isArray(vs) && vs.every(exact);
   if (exact(cond)) return (has) => has(path, cond);
