@@ -7,7 +7,8 @@ import { open } from 'lmdb';
 import type { Resource } from '@medplum/fhirtypes';
 import { createEmbeddedStore } from '../../server/src/store/embedded/embedded-store.js';
 import type { SearchStats } from '../../server/src/store/embedded/embedded-search.js';
-import type { PostingKey } from '../../server/src/store/embedded/postings.js';
+import { STRING_END, type PostingKey } from '../../server/src/store/embedded/postings.js';
+import { tempDirs } from '../helpers/temp-dirs.js';
 import type { IndexValues, ResourceStore, SearchQuery, WriteOp } from '../../server/src/store/resource-store.js';
 
 /**
@@ -265,30 +266,36 @@ describe('embedded engine: index-driven search', () => {
 describe('embedded engine: AuditEvent searches on values left out of its postings', () => {
   // postings.ts UNPOSTED: an AuditEvent is not posted under type, site, _profile … Searches on
   // them must still find exactly the matching events, through other postings or a scan.
-  const dirs: string[] = [];
-  after(() => {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+  const newDir = tempDirs('audit-postings');
+  const auditOps = (): WriteOp[] => {
+    const ops: WriteOp[] = [];
+    for (let i = 0; i < 60; i++) {
+      const id = `ae-${String(i).padStart(3, '0')}`;
+      const index: IndexValues = {
+        type: [{ s: 'http://terminology.hl7.org/CodeSystem/audit-event-type', c: i % 10 === 0 ? 'export' : 'rest' }],
+        site: [{ c: i % 2 === 0 ? 'https://a.example' : 'https://b.example' }],
+        patient: [`Patient/p${i % 6}`],
+        _profile: ['prof-a'],
+      };
+      ops.push({ kind: 'create', resourceType: 'AuditEvent', id, resource: { resourceType: 'AuditEvent', id } as Resource, index });
+    }
+    return ops;
+  };
+  const NOW = new Date(Date.UTC(2024, 0, 1)).toISOString();
+  const postedPaths = (dir: string, type: string): string[] => {
+    const raw = open({ path: dir, compression: false, maxDbs: 8, readOnly: true });
+    const keys = [...raw.openDB<null, PostingKey>({ name: 'postings' }).getKeys({ start: [type], end: [type, STRING_END] })];
+    void raw.close();
+    return [...new Set(keys.map((k) => k[1]))].sort();
+  };
 
   it('answers exactly, with and without a posted clause beside them, and $ne does not pass unposted values', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'custodian-audit-postings-'));
-    dirs.push(dir);
+    const dir = newDir();
     let last: SearchStats | undefined;
     const store = createEmbeddedStore({ path: dir, onSearch: (s) => (last = s) });
     await store.init();
     try {
-      const ops: WriteOp[] = [];
-      for (let i = 0; i < 60; i++) {
-        const id = `ae-${String(i).padStart(3, '0')}`;
-        const index: IndexValues = {
-          type: [{ s: 'http://terminology.hl7.org/CodeSystem/audit-event-type', c: i % 10 === 0 ? 'export' : 'rest' }],
-          site: [{ c: i % 2 === 0 ? 'https://a.example' : 'https://b.example' }],
-          patient: [`Patient/p${i % 6}`],
-          _profile: ['prof-a'],
-        };
-        ops.push({ kind: 'create', resourceType: 'AuditEvent', id, resource: { resourceType: 'AuditEvent', id } as Resource, index });
-      }
-      await store.commit({ ops, now: new Date(Date.UTC(2024, 0, 1)).toISOString() });
+      await store.commit({ ops: auditOps(), now: NOW });
       const ids = async (filter: Record<string, unknown>) => {
         const r = await store.search({ resourceType: 'AuditEvent', filter, limit: 100, total: true });
         assert.equal(r.total, r.resources.length);
@@ -311,14 +318,40 @@ describe('embedded engine: AuditEvent searches on values left out of its posting
       assert.equal(await store.matchesCurrent!('AuditEvent', 'ae-001', { 'idx._profile': { $ne: 'prof-a' } }), false);
       assert.equal(await store.matchesCurrent!('AuditEvent', 'ae-001', { 'idx.site': { $elemMatch: { c: 'https://b.example' } } }), true);
       assert.equal(await store.matchesCurrent!('AuditEvent', 'ae-001', { 'idx.site': { $elemMatch: { c: 'https://a.example' } } }), false);
+      // matchedOf on an unposted path reads the documents' index values, not empty postings.
+      const page = await store.search({ resourceType: 'AuditEvent', filter: { 'idx._profile': { $in: ['prof-a', 'prof-b'] } }, matchedOf: '_profile', limit: 3 });
+      assert.deepEqual(page.resources.map((r) => r.matched), [['prof-a'], ['prof-a'], ['prof-a']]);
     } finally {
       await store.close();
     }
     // Nothing was written under the unposted paths.
-    const raw = open({ path: dir, compression: false, maxDbs: 8, readOnly: true });
-    const keys = [...raw.openDB<null, PostingKey>({ name: 'postings' }).getKeys({ start: ['AuditEvent'], end: ['AuditEvent', '\u{10FFFF}'] })];
+    assert.deepEqual(postedPaths(dir, 'AuditEvent'), ['@lastUpdatedMs', 'patient']);
+  });
+
+  it('a store of postings format 1 (AuditEvents posted under every value) has its AuditEvent postings rebuilt on open, the others kept', async () => {
+    const dir = newDir();
+    const first = createEmbeddedStore({ path: dir });
+    await first.init();
+    await first.commit({ ops: auditOps(), now: NOW });
+    await first.commit({ ops: [{ kind: 'create', resourceType: 'Observation', id: 'o1', resource: { resourceType: 'Observation', id: 'o1' } as Resource, index: obsIndex(1) }], now: NOW });
+    await first.close();
+    const observationPaths = postedPaths(dir, 'Observation');
+
+    // What format 1 wrote: postings under the values now left out, and its format number.
+    const raw = open({ path: dir, compression: false, maxDbs: 8 });
+    const postings = raw.openDB<null, PostingKey>({ name: 'postings' });
+    await postings.put(['AuditEvent', 'type.c', 'rest', 'ae-001'], null);
+    await postings.put(['AuditEvent', '_profile', 'prof-a', 'ae-001'], null);
+    await raw.openDB({ name: 'meta' }).put('postings', 1);
     await raw.close();
-    assert.deepEqual([...new Set(keys.map((k) => k[1]))].sort(), ['@lastUpdatedMs', 'patient']);
+
+    const logged: string[] = [];
+    const reopened = createEmbeddedStore({ path: dir, logger: { info: (m) => logged.push(m) } });
+    await reopened.init();
+    await reopened.close();
+    assert.ok(logged.some((m) => /building the search postings of AuditEvent/.test(m)), logged.join('\n'));
+    assert.deepEqual(postedPaths(dir, 'AuditEvent'), ['@lastUpdatedMs', 'patient']);
+    assert.deepEqual(postedPaths(dir, 'Observation'), observationPaths);
   });
 });
 

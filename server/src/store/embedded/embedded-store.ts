@@ -20,7 +20,7 @@ import { matchedFromIndex, matchedValuesOf } from '../matched-values.js';
 import { matchesById, runSearch, type SearchDoc, type SearchSources, type SearchStats } from './embedded-search.js';
 import { PostingMemory, postingLookup, type PostingLookup, type StagedChanges } from './posting-memory.js';
 import { postedIds, type CursorSource } from './id-cursors.js';
-import { isTruncated, updatePostings, type PostingKey } from './postings.js';
+import { STRING_END, isPostedFor, isTruncated, updatePostings, type PostingKey } from './postings.js';
 
 /**
  * The zero-setup engine: LMDB (copy-on-write B+tree, crash-safe: a kill -9 can only lose
@@ -41,9 +41,9 @@ import { isTruncated, updatePostings, type PostingKey } from './postings.js';
  *                                           with msgpackr structures shared in the db (under
  *                                           SEARCH_STRUCTURES): a document no longer repeats
  *                                           its objects' keys, and decodes ~3× faster
- *   postings  [type, path, value, id]     → null: every index value of every search document
- *                                           (postings.ts), written in the same transaction as
- *                                           the search document; searches pick the documents
+ *   postings  [type, path, value, id]     → null: the index values of every search document
+ *                                           (postings.ts says which), written in the same
+ *                                           transaction as the search document; searches pick the documents
  *                                           they examine from it (embedded-search.ts)
  *   versions  [type, id, versionNumber]   → StoredRecord
  *   typeLog   [type, lastUpdatedMs, seq]  → [id, versionNumber]   (type history, newest first)
@@ -51,7 +51,8 @@ import { isTruncated, updatePostings, type PostingKey } from './postings.js';
  *   meta      'seq'                       → last sequence number
  *             'postings'                  → format of the postings db; when it differs from
  *                                           POSTINGS_FORMAT (a store written before postings
- *                                           existed) init() rebuilds them from the search docs
+ *                                           existed, or by another version) init() rebuilds
+ *                                           them from the search docs
  *             'searchEncoding'            → SEARCH_ENCODING (1) once every search document is
  *                                           encoded with the shared structures (init()
  *                                           re-encodes those of an older store, once)
@@ -75,8 +76,17 @@ export function createEmbeddedStore(opts: EmbeddedStoreOptions): ResourceStore {
   return new EmbeddedStore(opts);
 }
 
-/** Bump when postingsOf changes what it posts: init() then rebuilds every posting. */
-const POSTINGS_FORMAT = 1;
+/**
+ * Bump when postingsOf changes what it posts: init() then rebuilds the postings (a process of
+ * an older format opening the store rebuilds them too, since its number differs).
+ * 2: AuditEvents are no longer posted under the values every event shares (postings.ts UNPOSTED).
+ */
+const POSTINGS_FORMAT = 2;
+/**
+ * Per earlier format, the resource types whose postings changed since: only theirs are rebuilt.
+ * A format not listed (none, or unknown) rebuilds every posting.
+ */
+const CHANGED_SINCE: Readonly<Record<number, readonly string[]>> = { 1: ['AuditEvent'] };
 /** Documents per transaction while rebuilding postings, so one rebuild never holds a huge transaction. */
 const REBUILD_BATCH = 2000;
 
@@ -158,19 +168,44 @@ class EmbeddedStore implements ResourceStore {
     }
   }
 
-  /** Builds the postings of a store written before they existed (or in another format). */
+  /** Builds the postings of a store written before they existed, or in another format. */
   private async ensurePostings(): Promise<void> {
-    if (this.meta.get('postings') === POSTINGS_FORMAT) return;
+    const format = this.meta.get('postings');
+    if (format === POSTINGS_FORMAT) return;
     if (this.searchDocs.getKeysCount() > 0) {
-      this.opts.logger?.info(`Embedded store: building the search postings of existing data in ${this.opts.path}`);
-      await this.postings.clearAsync();
-      const docs = await this.eachSearchDocBatch((batch) => {
-        for (const { value: d } of batch) updatePostings(this.postings, d.resourceType, d.id, undefined, d);
-      });
+      const types = format === undefined ? undefined : CHANGED_SINCE[format];
+      this.opts.logger?.info(`Embedded store: building the search postings of ${types ? types.join(', ') : 'existing data'} in ${this.opts.path}`);
+      const docs = types ? await this.rebuildPostingsOf(types) : await this.rebuildAllPostings();
       this.opts.logger?.info(`Embedded store: search postings built for ${docs} documents`);
     }
     await this.meta.put('postings', POSTINGS_FORMAT);
     await this.root.flushed;
+  }
+
+  private async rebuildAllPostings(): Promise<number> {
+    await this.postings.clearAsync();
+    return this.eachSearchDocBatch((batch) => {
+      for (const { value: d } of batch) updatePostings(this.postings, d.resourceType, d.id, undefined, d);
+    });
+  }
+
+  /** Drops and re-posts the postings of these types only, REBUILD_BATCH keys or documents per transaction. */
+  private async rebuildPostingsOf(types: readonly string[]): Promise<number> {
+    let docs = 0;
+    for (const type of types) {
+      const range = { start: [type] as unknown as PostingKey, end: [type, STRING_END] as unknown as PostingKey };
+      for (;;) {
+        const keys = [...this.postings.getKeys({ ...range, limit: REBUILD_BATCH })];
+        if (keys.length === 0) break;
+        await this.root.childTransaction(() => {
+          for (const k of keys) this.postings.remove(k);
+        });
+      }
+      docs += await this.eachSearchDocBatch((batch) => {
+        for (const { value: d } of batch) updatePostings(this.postings, d.resourceType, d.id, undefined, d);
+      }, type);
+    }
+    return docs;
   }
 
   /** Re-encodes the search documents of a store written before they shared structures (once). */
@@ -193,10 +228,11 @@ class EmbeddedStore implements ResourceStore {
   }
 
   /**
-   * Every search document, REBUILD_BATCH at a time, each batch handed to `write` inside one write
-   * transaction, so a rebuild of a large store never holds a huge transaction. Returns the count.
+   * Every search document (of `type`, when given), REBUILD_BATCH at a time, each batch handed to
+   * `write` inside one write transaction, so a rebuild of a large store never holds a huge
+   * transaction. Returns the count.
    */
-  private async eachSearchDocBatch(write: (batch: ReadonlyArray<{ key: [string, string]; value: SearchDoc }>) => void): Promise<number> {
+  private async eachSearchDocBatch(write: (batch: ReadonlyArray<{ key: [string, string]; value: SearchDoc }>) => void, type?: string): Promise<number> {
     let docs = 0;
     let batch: Array<{ key: [string, string]; value: SearchDoc }> = [];
     const flush = async (): Promise<void> => {
@@ -204,7 +240,7 @@ class EmbeddedStore implements ResourceStore {
       batch = [];
       await this.root.childTransaction(() => write(pending));
     };
-    for (const { key, value } of this.searchDocs.getRange({})) {
+    for (const { key, value } of this.searchDocs.getRange(type === undefined ? {} : { start: [type], end: [type, MAX_KEY] })) {
       batch.push({ key, value });
       docs++;
       if (batch.length >= REBUILD_BATCH) await flush();
@@ -266,8 +302,8 @@ class EmbeddedStore implements ResourceStore {
   /**
    * `matched` from the postings of the conjunct's values, as the search read them (`found`) or
    * else one range read per value for the whole page; no search document is read (the page's
-   * documents may be stubs). A value longer than a posting holds is ambiguous there, so then
-   * the documents' index values answer instead.
+   * documents may be stubs). A value longer than a posting holds is ambiguous there, and a
+   * path the type is not posted under holds nothing, so then the documents' index values answer.
    */
   private addMatched(query: SearchQuery, hits: SearchMatch[], found: Map<string, string[]> | undefined): void {
     if (found) {
@@ -276,7 +312,7 @@ class EmbeddedStore implements ResourceStore {
     }
     const values = matchedValuesOf(query);
     const field = query.matchedOf as string;
-    if (values.some(isTruncated)) {
+    if (values.some(isTruncated) || !isPostedFor(query.resourceType, field)) {
       for (const h of hits) h.matched = matchedFromIndex(values, this.searchDocs.get([query.resourceType, h.id])?.idx, field);
       return;
     }

@@ -44,8 +44,9 @@ type IndexedDocument = Pick<StoredDocument, 'idx' | 'lastUpdatedMs'>;
  * event to the next: a posting of them never narrows a search, yet each is a key written on
  * the audited request's path (12 of an event's 26). Searches on them still answer exactly: the
  * planner does not use these paths for the type (isPostedFor), so the documents are found
- * through the other clauses or a scan and evaluated whole. Postings written before a path
- * joined this list are never consulted, so no rebuild is needed.
+ * through the other clauses or a scan and evaluated whole. Changing this list changes what is
+ * posted: bump POSTINGS_FORMAT in embedded-store.ts (and name the types in CHANGED_SINCE), so
+ * a store written under the old list has those types' postings rebuilt.
  */
 const UNPOSTED: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ['AuditEvent', new Set(['_profile', 'action', 'address:exact', 'agent-role', 'entity-role', 'entity-type', 'site', 'type'])],
