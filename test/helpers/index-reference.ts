@@ -7,13 +7,15 @@ import { normaliseString } from '../../server/src/fhir/search/normalise-string.j
 import type { IndexValues } from '../../server/src/store/resource-store.js';
 
 /**
- * The index computeIndex must produce, written the plain way and sharing none of its code:
- * every SearchParameter of the type, in definition order, run as FHIRPath; entries per
- * index-entries.ts's shapes, built in full and de-duplicated by JSON. This is computeIndex as it
- * was before its per-type plan, walked paths and entry fast paths, kept as the oracle those are
- * tested against (index-plan.test.ts), so a slip in code both computeIndex modes share is caught
- * too. Date ranges, narrative text and string normalisation are taken from the server: they are
- * not what is being compared.
+ * The index computeIndex must produce, written the plain way: every SearchParameter of the
+ * type, in definition order, run as FHIRPath; entries per index-entries.ts's shapes, built in
+ * full and de-duplicated by JSON. This is computeIndex as it was before its per-type plan,
+ * walked paths and entry fast paths (index-entries.ts and index-values.ts at eec8caef), a frozen
+ * copy kept as the oracle those are tested against (index-plan.test.ts), so a slip in code both
+ * computeIndex modes share is caught too. Do not import its entry functions from the server:
+ * an oracle that runs the code it checks checks nothing. What it does share with the server, on
+ * purpose, is not what is compared: date parsing (dateRange), narrative text, string
+ * normalisation, the Definitions, and medplum's parsed FHIRPath per parameter.
  */
 export function referenceIndex(defs: Definitions, resource: Resource): IndexValues {
   const idx: IndexValues = {};

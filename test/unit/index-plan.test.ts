@@ -9,6 +9,7 @@ import { buildAuditEvents, type AuditedAccess } from '../../server/src/audit/bui
 import { buildExportAuditEvent } from '../../server/src/audit/build-export-audit-event.js';
 import type { Definitions } from '../../server/src/fhir/definitions.js';
 import { loadDefinitions } from '../../server/src/fhir/definitions.js';
+import { indexPlan } from '../../server/src/fhir/search/index-plan.js';
 import { computeIndex } from '../../server/src/fhir/search/index-values.js';
 import { scenarioResources } from '../../fixtures/consent-scenarios/scenarios.js';
 import { generatePopulation } from '../../fixtures/population/index.js';
@@ -19,7 +20,7 @@ import { referenceIndex } from '../helpers/index-reference.js';
  * computeIndex's fast path (a per-type plan, skipping absent elements, walking plain paths, entry
  * fast paths) must give exactly what the plain way gives: same keys in the same order, same
  * arrays in the same order. The plain way is referenceIndex (test/helpers/index-reference.ts, every parameter
- * as FHIRPath, sharing no code with computeIndex), and `computeIndex(defs, r, false, false)`
+ * as FHIRPath, a frozen copy of the code before the plan), and `computeIndex(defs, r, false, false)`
  * must agree with it too. Compared on the AuditEvents the audit trail writes, on generated
  * AuditEvent shapes the builder does not produce, and on the repository's fixtures (and
  * Synthea's bundles when ../shared/data is present).
@@ -140,31 +141,27 @@ const reference = fc.oneof(
   fc.record({ type: opt(fc.constantFrom('Patient', 'Device', '')), identifier: opt(fc.record({ system: opt(system), value: opt(code) })), display: opt(text) }),
   fc.record({ reference: fc.constantFrom('Patient/p2', 'Group/g1'), display: text }),
 );
-const agent = fc
-  .record({
-    type: opt(concept),
-    role: opt(fc.array(concept, { maxLength: 2 })),
-    who: opt(reference),
-    altId: opt(code),
-    name: opt(text),
-    requestor: fc.boolean(),
-    policy: opt(fc.array(fc.constantFrom('urn:policy:1', 'http://p/x|2', ''), { maxLength: 2 })),
-    network: opt(fc.record({ address: opt(fc.constantFrom('10.0.0.7', 'Host.Example')), type: opt(fc.constantFrom('1', '2', '5')) })),
-    purposeOfUse: opt(fc.array(concept, { maxLength: 2 })),
-  })
-  ;
-const entity = fc
-  .record({
-    what: opt(reference),
-    type: opt(coding),
-    role: opt(coding),
-    lifecycle: opt(coding),
-    securityLabel: opt(fc.array(coding, { maxLength: 2 })),
-    name: opt(text),
-    description: opt(text),
-    query: opt(fc.constant('T2JzZXJ2YXRpb24=')),
-  })
-  ;
+const agent = fc.record({
+  type: opt(concept),
+  role: opt(fc.array(concept, { maxLength: 2 })),
+  who: opt(reference),
+  altId: opt(code),
+  name: opt(text),
+  requestor: fc.boolean(),
+  policy: opt(fc.array(fc.constantFrom('urn:policy:1', 'http://p/x|2', ''), { maxLength: 2 })),
+  network: opt(fc.record({ address: opt(fc.constantFrom('10.0.0.7', 'Host.Example')), type: opt(fc.constantFrom('1', '2', '5')) })),
+  purposeOfUse: opt(fc.array(concept, { maxLength: 2 })),
+});
+const entity = fc.record({
+  what: opt(reference),
+  type: opt(coding),
+  role: opt(coding),
+  lifecycle: opt(coding),
+  securityLabel: opt(fc.array(coding, { maxLength: 2 })),
+  name: opt(text),
+  description: opt(text),
+  query: opt(fc.constant('T2JzZXJ2YXRpb24=')),
+});
 const extension = fc.array(
   fc.oneof(
     fc.record({ url: fc.constant('urn:e'), valueCode: code }),
@@ -178,15 +175,13 @@ const generatedAuditEvent = fc
   .record({
     id: opt(fc.constantFrom('a1', 'b2')),
     meta: opt(
-      fc
-        .record({
-          profile: opt(fc.array(fc.constantFrom('https://custodian.example.org/fhir/StructureDefinition/custodian-audit-event', 'http://p|1'), { maxLength: 2 })),
-          security: opt(fc.array(coding, { maxLength: 2 })),
-          tag: opt(fc.array(coding, { maxLength: 2 })),
-          source: opt(fc.constantFrom('urn:src', 'http://src.example/a b')),
-          lastUpdated: opt(fc.constant('2025-03-01T12:00:00Z')),
-        })
-        ,
+      fc.record({
+        profile: opt(fc.array(fc.constantFrom('https://custodian.example.org/fhir/StructureDefinition/custodian-audit-event', 'http://p|1'), { maxLength: 2 })),
+        security: opt(fc.array(coding, { maxLength: 2 })),
+        tag: opt(fc.array(coding, { maxLength: 2 })),
+        source: opt(fc.constantFrom('urn:src', 'http://src.example/a b')),
+        lastUpdated: opt(fc.constant('2025-03-01T12:00:00Z')),
+      }),
     ),
     text: opt(fc.record({ status: fc.constant('generated'), div: fc.constantFrom('<div xmlns="http://www.w3.org/1999/xhtml">Read &amp; <b>Ünïcødé</b></div>', '<div/>') })),
     extension: opt(extension),
@@ -261,5 +256,10 @@ describe('computeIndex: the planned fast path gives the FHIRPath reference, key 
     assert.deepEqual(computeIndex(altered, claim)['supporting-info'], ['Patient/p1']);
     assert.deepEqual(computeIndex(defs, claim)['supporting-info'], ['Observation/o1']);
     assertSame(claim, fewer);
+  });
+
+  it('a plan is made once per type and Definitions, then reused', () => {
+    assert.equal(indexPlan(defs, 'Patient'), indexPlan(defs, 'Patient'));
+    assert.notEqual(indexPlan(defs, 'Patient'), indexPlan(defs, 'Observation'));
   });
 });

@@ -5,7 +5,7 @@ import { normaliseString } from './normalise-string.js';
 /**
  * The index entries one FHIRPath result contributes to a parameter of a given SearchParameter
  * type. Shapes (what compile-search.ts queries):
- *   string     "normalised text"               (exact text goes under `<code>:exact`, see exactStrings)
+ *   string     "normalised text"               (the text as written goes under `<code>:exact`: pushStringEntries)
  *   token      {s?: system, c?: code, t?: normalised display/text, ts?, tc?: identifier type coding}
  *   reference  "Type/id" or the reference as written (absolute URL, canonical, urn:uuid:) and
  *              its unversioned form when it names a version
@@ -56,13 +56,6 @@ export function pushEntries(type: string, tv: TypedValue, out: unknown[]): void 
       return;
     default:
   }
-}
-
-/** The original text of string values, for `:exact` (case and accents matter there). */
-export function exactStrings(tv: TypedValue): string[] {
-  const out: string[] = [];
-  pushStringEntries(tv, undefined, out);
-  return out;
 }
 
 /** A string value's parts, normalised into `normalised` and as written into `exact` (either may be left out). */
@@ -267,6 +260,7 @@ export function dedupeEntries(type: string, values: unknown[]): unknown[] {
   return dedupe(values);
 }
 
+/** Every field pushTokenEntries may set: a field added there must be added here and to firstTokens, or distinct entries merge. */
 type TokenEntry = Readonly<Record<'s' | 'c' | 't' | 'ts' | 'tc', string | undefined>>;
 
 function firstTokens(values: readonly TokenEntry[]): TokenEntry[] {

@@ -13,8 +13,8 @@ export interface TypePlan {
   readonly params: readonly ParamPlan[];
   /** Every root some parameter reads; ParamPlan.roots index into this. */
   readonly rootNames: readonly string[];
-  /** Own key of a resource → the roots it counts as present for; filled as keys are met. */
-  readonly rootsByKey: Map<string, readonly number[]>;
+  /** Root name → its index in rootNames. */
+  readonly rootIndex: ReadonlyMap<string, number>;
 }
 
 export interface ParamPlan {
@@ -29,15 +29,20 @@ export interface ParamPlan {
   readonly simple: SimpleExpression | undefined;
   /** `<code>:exact` for string parameters. */
   readonly exactKey: string | undefined;
-  /** medplum's parsed details, taken on first FHIRPath use (what getSearchParameterDetails returns for good). */
+  /**
+   * medplum's parsed details, taken on first FHIRPath use. medplum caches them itself by
+   * resource type and parameter code, across Definitions: two Definitions giving one code
+   * different expressions share the first one's on this path (the walked path has its own).
+   */
   details?: SearchParameterDetails;
 }
 
 /**
  * Keyed by the parameters object itself, not by type name: a Definitions built with other
- * SearchParameters hands out another object, so it never meets a plan made for different ones.
- * The object and its definitions are taken as fixed once handed out (loadDefinitions fills
- * medplum's index before anything is written).
+ * SearchParameters hands out another object, so it never meets a plan made for different ones
+ * (but see ParamPlan.details). The object and its definitions are taken as fixed once handed out
+ * (loadDefinitions fills medplum's index before anything is written). Within one object, per
+ * type: a Definitions may hand out one object for several types.
  */
 const plans = new WeakMap<object, Map<string, TypePlan>>();
 
@@ -67,7 +72,7 @@ function buildPlan(resourceType: string, params: Readonly<Record<string, SearchP
       exactKey: param.type === 'string' ? `${code}:exact` : undefined,
     });
   }
-  return { params: out, rootNames, rootsByKey: new Map() };
+  return { params: out, rootNames, rootIndex: new Map(rootNames.map((n, i) => [n, i])) };
 }
 
 function indexOf(names: string[], name: string): number {
@@ -77,24 +82,19 @@ function indexOf(names: string[], name: string): number {
   return names.length - 1;
 }
 
-/** Distinct keys remembered per type; valid resources have a few dozen, anything beyond is looked up uncached. */
-const MAX_REMEMBERED_KEYS = 1024;
-const NONE: readonly number[] = [];
-
 /**
- * The roots an own key of a resource counts as present: the root of that name, and any root
- * the key extends with an upper-case letter (a choice element stored as `valueQuantity`).
+ * Marks the roots an own key of a resource counts as present: the root of that name, and a root
+ * the key extends with an upper-case letter (a choice element stored as `valueQuantity`), found
+ * by looking up each prefix that ends before an upper-case letter.
  */
-export function rootsOfKey(plan: TypePlan, key: string): readonly number[] {
-  let roots = plan.rootsByKey.get(key);
-  if (roots !== undefined) return roots;
-  const found: number[] = [];
-  plan.rootNames.forEach((r, i) => {
-    if (key === r || (key.startsWith(r) && isChoiceSuffix(key, r.length))) found.push(i);
-  });
-  roots = found.length > 0 ? found : NONE;
-  if (plan.rootsByKey.size < MAX_REMEMBERED_KEYS) plan.rootsByKey.set(key, roots);
-  return roots;
+export function markRootsOfKey(plan: TypePlan, key: string, present: Uint8Array): void {
+  const own = plan.rootIndex.get(key);
+  if (own !== undefined) present[own] = 1;
+  for (let at = 1; at < key.length; at++) {
+    if (!isChoiceSuffix(key, at)) continue;
+    const i = plan.rootIndex.get(key.slice(0, at));
+    if (i !== undefined) present[i] = 1;
+  }
 }
 
 function isChoiceSuffix(key: string, at: number): boolean {

@@ -4,7 +4,7 @@ import type { IndexValues } from '../../store/resource-store.js';
 import type { Definitions } from '../definitions.js';
 import { compositeEntries } from './composite.js';
 import { dedupeEntries, pushEntries, pushStringEntries } from './index-entries.js';
-import { indexPlan, rootsOfKey, type ParamPlan, type TypePlan } from './index-plan.js';
+import { indexPlan, markRootsOfKey, type ParamPlan, type TypePlan } from './index-plan.js';
 import { NARRATIVE_FIELD, narrativeText } from './narrative.js';
 import { evaluateSimple } from './simple-paths.js';
 
@@ -19,8 +19,10 @@ import { evaluateSimple } from './simple-paths.js';
  * Resource-level `_id` and `_lastUpdated` use the document's own fields instead.
  * Changing any shape must bump INDEX_FORMAT in reindex.ts, so stores are reindexed.
  *
- * `skipAbsent` and `simplePaths` only make it cheaper: with both false every parameter is run
- * as FHIRPath, the reference the fast path is tested against (test/unit/index-plan.test.ts).
+ * `skipAbsent` and `simplePaths` only make it cheaper and only tests turn them off: with both
+ * false every parameter is run as FHIRPath (simple-paths.test.ts compares the walked paths with
+ * it). The whole function is tested against a separate plain implementation,
+ * test/helpers/index-reference.ts (index-plan.test.ts).
  */
 export function computeIndex(defs: Definitions, resource: Resource, skipAbsent = true, simplePaths = true): IndexValues {
   const idx: IndexValues = {};
@@ -59,11 +61,11 @@ export function computeIndex(defs: Definitions, resource: Resource, skipAbsent =
   return idx;
 }
 
-/** Which of the plan's roots the resource has, from its own keys (rootsOfKey). */
+/** Which of the plan's roots the resource has, from its own keys (markRootsOfKey). */
 function presentRoots(plan: TypePlan, resource: Resource): Uint8Array {
   const present = new Uint8Array(plan.rootNames.length);
   for (const key of Object.keys(resource)) {
-    for (const i of rootsOfKey(plan, key)) present[i] = 1;
+    markRootsOfKey(plan, key, present);
   }
   return present;
 }
