@@ -47,6 +47,11 @@ export class AccessPolicy {
     private readonly deps: AccessPolicyDeps,
   ) {}
 
+  /** The FHIR base URL the request came in on (route hooks read the caller's fhirUser against it). */
+  get baseUrl(): string {
+    return this.deps.baseUrl;
+  }
+
   /** Whether some scope grants `permission` on `type` at all (the type-level 403 check). */
   grants(type: string, permission: Permission): boolean {
     return this.principal.scopes.some((s) => this.usable(s, type, permission));

@@ -79,3 +79,11 @@ export function authorizeInteraction(policy: AccessPolicy, req: InteractionReque
     }
   }
 }
+
+/**
+ * The general check of an operation on the route's type (a purpose is stated, some scope
+ * reaches the type), for route hooks that refuse more after it (Route.authorize).
+ */
+export function authorizeOperation(policy: AccessPolicy, type: string | undefined): readonly Permission[] {
+  return authorizeInteraction(policy, { interaction: 'operation', ...(type !== undefined ? { type } : {}) }) ?? [];
+}

@@ -9,7 +9,7 @@ import { validateOperation } from './interactions/validate-operation.js';
 import { write } from './interactions/write.js';
 import { capabilities } from './interactions/capabilities.js';
 import { authorizeBreakGlassReport, breakGlassReport } from './interactions/break-glass-report.js';
-import { consentDecision } from './interactions/consent-decision.js';
+import { authorizeConsentDecision, consentDecision } from './interactions/consent-decision.js';
 import { verifyOperation } from './interactions/verify-operation.js';
 import { authorizeFullAudit, fullAuditOperation } from './interactions/full-audit-operation.js';
 import { authorizeEvidence, claimEvidence, EVIDENCE_TYPES } from '../ops/evidence/claim-evidence.js';
@@ -49,12 +49,11 @@ export interface Route {
   /**
    * For routes that declare their own authorization: replaces the general check
    * (authorizeInteraction, which a hook may call itself); throws for what it refuses and returns
-   * the permissions the request's store reads with. Routes about no resource type (Bulk Data
-   * `$export`, its status and file URLs, `$full-audit`) and operations that ask more of the
-   * caller than a scope (`$evidence`: role and purpose; `$break-glass-report`: role admin) have
-   * one. `$consent-decision` still passes the general check and then tests in the handler
-   * whether the caller is an admin or the patient: reading the caller's fhirUser as that
-   * patient needs the base URL, which a hook is not given.
+   * the permissions the request's store reads with. The Bulk Data routes (system-level
+   * `$export`, its status and file URLs, which are on no type; `Patient/` and `Group/[id]/$export`),
+   * `$full-audit`, and the operations that ask more of the caller than a scope (`$evidence`: role
+   * and purpose; `$break-glass-report`: role admin; `$consent-decision`: role admin or the patient
+   * themself) have one; those call authorizeOperation first.
    */
   authorize?(policy: AccessPolicy, m: RouteMatch): readonly Permission[];
   handle(ctx: FhirContext, req: FhirRequest, m: RouteMatch, router: FhirHandler): Promise<FhirResponse>;
@@ -72,7 +71,7 @@ const r = (
 
 /** Custodian's own operations (issue 5 §5, §6); their definitions live under this canonical base. */
 const OPERATION_BASE = 'https://custodian.example.org/fhir/OperationDefinition';
-const CONSENT_DECISION = { types: ['Patient'], definition: `${OPERATION_BASE}/Patient-consent-decision` };
+const CONSENT_DECISION = { types: ['Patient'], definition: `${OPERATION_BASE}/Patient-consent-decision`, authorize: authorizeConsentDecision };
 const VERIFY = { definition: `${OPERATION_BASE}/Resource-verify` };
 const BREAK_GLASS_REPORT = { types: ['AuditEvent'], definition: `${OPERATION_BASE}/AuditEvent-break-glass-report`, authorize: authorizeBreakGlassReport };
 // A system-level operation: on no resource type (the CapabilityStatement lists operations per type only).

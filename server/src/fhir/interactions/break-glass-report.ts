@@ -1,6 +1,6 @@
 import { BREAK_GLASS_LABEL } from '../../audit/audit-codes.js';
 import type { AccessPolicy } from '../../auth/access-policy.js';
-import { authorizeInteraction } from '../../auth/authorize-interaction.js';
+import { authorizeOperation } from '../../auth/authorize-interaction.js';
 import type { Permission } from '../../auth/scopes.js';
 import { dateRange } from '../search/date-range.js';
 import type { FhirContext } from '../fhir-context.js';
@@ -49,7 +49,7 @@ function isPatientReference(v: string): boolean {
  * another type the handler answers unknown-type, as it did when it checked the role itself.
  */
 export function authorizeBreakGlassReport(policy: AccessPolicy, m: RouteMatch): readonly Permission[] {
-  const readAs = authorizeInteraction(policy, { interaction: 'operation', ...(m.type !== undefined ? { type: m.type } : {}) }) ?? [];
+  const readAs = authorizeOperation(policy, m.type);
   if (m.type !== 'AuditEvent') return readAs;
   if (!policy.principal.roles.includes('admin')) throw new FhirError('forbidden', '$break-glass-report is open to principals with role admin');
   return readAs;

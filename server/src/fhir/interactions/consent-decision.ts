@@ -1,5 +1,8 @@
 import type { Coding, Parameters, ParametersParameter } from '@medplum/fhirtypes';
+import type { AccessPolicy } from '../../auth/access-policy.js';
+import { authorizeOperation } from '../../auth/authorize-interaction.js';
 import { PURPOSE_OF_USE_SYSTEM } from '../../auth/purpose-of-use.js';
+import type { Permission } from '../../auth/scopes.js';
 import { CATEGORY_SYSTEM, DATA_CATEGORIES, isDataCategory, type DataCategory } from '../../consent/data-categories.js';
 import { parameterEntries } from '../parameters-body.js';
 import { ANYONE_ELSE, decide, type Decision, type Requester } from '../../consent/evaluate-consent.js';
@@ -11,6 +14,7 @@ import type { FhirContext } from '../fhir-context.js';
 import type { FhirRequest, FhirResponse } from '../fhir-request.js';
 import { localReference } from '../local-reference.js';
 import { FhirError } from '../outcomes.js';
+import type { RouteMatch } from '../routes.js';
 
 /**
  * `Patient/{id}/$consent-decision` (GET, or POST with a Parameters body): what the patient's
@@ -32,19 +36,29 @@ import { FhirError } from '../outcomes.js';
  * otherwise) — a category answer is conditional when it depends on facts only a concrete
  * resource has (explain-consent.ts).
  *
- * Who may ask: principals with role `admin` (data stewards) and the patient themself
- * (fhirUser Patient/{id}); others get 403. A patient the caller cannot read is a 404, as is
- * a `resource` it cannot read.
+ * Who may ask (the route's hook, authorizeConsentDecision): principals with role `admin` (data
+ * stewards) and the patient themself (fhirUser Patient/{id}); others get 403. A patient the
+ * caller cannot read is a 404, as is a `resource` it cannot read.
  */
+/**
+ * The route's authorization (Route.authorize): the general check of an operation on a type, then,
+ * on Patient, role admin or the patient themself. On another type the handler answers unknown-type.
+ */
+export function authorizeConsentDecision(policy: AccessPolicy, m: RouteMatch): readonly Permission[] {
+  const readAs = authorizeOperation(policy, m.type);
+  if (m.type !== 'Patient') return readAs;
+  const p = policy.principal;
+  const self = p.who !== undefined && m.id !== undefined && normaliseReference(p.who, policy.baseUrl) === `Patient/${m.id}`;
+  if (!p.roles.includes('admin') && !self) throw new FhirError('forbidden', '$consent-decision is open to data stewards (role admin) and to the patient themself');
+  return readAs;
+}
+
 export async function consentDecision(ctx: FhirContext, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
   if (type !== 'Patient') throw new FhirError('unknown-type', `$consent-decision is defined on Patient only, not on ${type}`);
   const gate = ctx.consent;
   if (!gate) throw new FhirError('not-supported', 'This server does not enforce Consents: there are no consent decisions to explain');
   const { engine } = gate;
   const baseUrl = engine.deps.baseUrl;
-  const p = ctx.principal;
-  const self = p.who !== undefined && normaliseReference(p.who, baseUrl) === `Patient/${id}`;
-  if (!p.roles.includes('admin') && !self) throw new FhirError('forbidden', '$consent-decision is open to data stewards (role admin) and to the patient themself');
 
   const args = parseArgs(req, baseUrl, (t) => ctx.defs.isResourceType(t));
   const patient = await ctx.store.readCurrent('Patient', id);

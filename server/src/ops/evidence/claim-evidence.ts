@@ -1,6 +1,6 @@
 import type { Bundle, BundleEntry, Claim, ExplanationOfBenefit } from '@medplum/fhirtypes';
 import type { AccessPolicy } from '../../auth/access-policy.js';
-import { authorizeInteraction } from '../../auth/authorize-interaction.js';
+import { authorizeOperation } from '../../auth/authorize-interaction.js';
 import { ScopedStore } from '../../auth/scoped-store.js';
 import type { Permission } from '../../auth/scopes.js';
 import { purposeGroup } from '../../consent/purpose-groups.js';
@@ -79,7 +79,7 @@ export async function claimEvidence(ctx: FhirContext, req: FhirRequest, type: st
  * on, the insurer role and a payment purpose. On another type the handler answers unknown-type.
  */
 export function authorizeEvidence(policy: AccessPolicy, m: RouteMatch): readonly Permission[] {
-  const readAs = authorizeInteraction(policy, { interaction: 'operation', ...(m.type !== undefined ? { type: m.type } : {}) }) ?? [];
+  const readAs = authorizeOperation(policy, m.type);
   if (m.type === undefined || !EVIDENCE_TYPES.includes(m.type)) return readAs;
   const p = policy.principal;
   if (!p.roles.includes(EVIDENCE_ROLE)) throw new FhirError('forbidden', `$evidence is for insurers (role ${EVIDENCE_ROLE}) settling a claim`);
