@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
@@ -9,6 +8,7 @@ import { Deidentifier } from '../../server/src/ops/deidentify/deidentifier.js';
 import { runExport } from '../../server/src/ops/export/run-export-job.js';
 import type { ExportSpec } from '../../server/src/ops/export/export-parameters.js';
 import { BASE, FHIR_JSON, startTestApp, type TestApp } from '../http/app-fixture.js';
+import { tempDirs } from '../helpers/temp-dirs.js';
 
 /**
  * A Patient-level export attributes every resource it writes to the batch's patients it
@@ -35,7 +35,7 @@ function obs(id: string, subject: string, performer?: string): Record<string, un
 
 describe('export attribution of resources to patients', () => {
   let t: TestApp;
-  let dir: string;
+  const newDir = tempDirs('export-attribution');
   before(async () => {
     t = await startTestApp();
     for (const id of ['pa', 'pb', 'pc', 'pd', 'pe', 'pf']) {
@@ -57,23 +57,33 @@ describe('export attribution of resources to patients', () => {
   });
   after(async () => {
     await t?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('lists per batch every patient a written resource references, by any compartment parameter', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'export-attribution-'));
+    const dir = newDir();
     const ctx = t.deps.service.contextForPrincipal(principal, BASE, ['s']);
     // Batches of two patients in id order: [pa, pb], [pc, pd], [pe, pf]; pages of one resource.
     const result = await runExport({ ctx, baseStore: t.deps.store, spec: SPEC, baseUrl: BASE, dir, patientBatch: 2, pageSize: 1, now: new Date().toISOString(), progress: () => {}, stopped: () => false });
     const listed = readFileSync(result.patientsFile, 'utf8').trim().split('\n');
-    assert.deepEqual(listed.sort(), ['pa', 'pb', 'pc', 'pd', 'pe'], 'pf: no data of theirs here, only another server\'s Patient/pf');
+    // pf: no data of theirs here. The foreign Patient/pf on o3 is not in any batch's query, so
+    // this alone does not show that only this server's references count (the next test does).
+    assert.deepEqual(listed.sort(), ['pa', 'pb', 'pc', 'pd', 'pe']);
     const written = readFileSync(join(dir, 'Observation.ndjson'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id);
     // o4 is in the compartments of pa (batch 1) and pe (batch 3): written once per batch.
     assert.deepEqual(written.sort(), ['o1', 'o2', 'o3', 'o4', 'o4', 'o5']);
   });
 
+  it('a system-level export attributes from the resources\' own references, this server\'s only', async () => {
+    const dir = newDir();
+    const ctx = t.deps.service.contextForPrincipal(principal, BASE, ['s']);
+    const system: ExportSpec = { ...SPEC, level: 'system' };
+    const result = await runExport({ ctx, baseStore: t.deps.store, spec: system, baseUrl: BASE, dir, patientBatch: 2, pageSize: 1, now: new Date().toISOString(), progress: () => {}, stopped: () => false });
+    // o3's performer is another server's Patient/pf: it names no patient here.
+    assert.deepEqual(readFileSync(result.patientsFile, 'utf8').trim().split('\n').sort(), ['pa', 'pb', 'pc', 'pd', 'pe']);
+  });
+
   it('shifts every copy of a resource by its own patient, whichever batch patient reached it', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'export-attribution-'));
+    const dir = newDir();
     const ctx = t.deps.service.contextForPrincipal(principal, BASE, ['s']);
     const deidentifier = (scope: string) => new Deidentifier(t.deps.defs, { key: new Uint8Array(32).fill(7), scope, baseUrl: BASE });
     const spec: ExportSpec = { ...SPEC, deidentify: true };
@@ -93,7 +103,7 @@ describe('export attribution of resources to patients', () => {
   });
 
   it('lists only the patients whose data was written', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'export-attribution-'));
+    const dir = newDir();
     const ctx = t.deps.service.contextForPrincipal(principal, BASE, ['s']);
     const onlyObs: ExportSpec = { ...SPEC, types: ['Observation'], typeFilters: [{ type: 'Observation', query: '_id=o1' }] };
     const result = await runExport({ ctx, baseStore: t.deps.store, spec: onlyObs, baseUrl: BASE, dir, patientBatch: 3, pageSize: 10, now: new Date().toISOString(), progress: () => {}, stopped: () => false });

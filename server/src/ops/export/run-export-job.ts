@@ -153,7 +153,9 @@ export async function runExport(run: ExportRun): Promise<ExportRunResult> {
         }
         if (deid) {
           const body = m.resource ?? (JSON.parse(m.json as string) as Resource);
-          const own = m.resourceType === 'Patient' ? m.id : (patientIdsOf(refValues(m, refParams), run.baseUrl)[0] ?? owners[0]);
+          // Reached through the batch (matched), its owners are the batch's patients; its own is
+          // its first compartment reference. Otherwise owners were read from those references.
+          const own = m.resourceType === 'Patient' ? m.id : m.matched ? patientIdsOf(refValues(m, refParams), run.baseUrl)[0] : owners[0];
           lines.push(JSON.stringify(deid.resource(body, own)));
         } else {
           lines.push(m.json ?? JSON.stringify(m.resource));
