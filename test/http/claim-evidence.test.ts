@@ -214,6 +214,9 @@ describe('Claim/$evidence', () => {
     assert.equal(notList.status, 400, JSON.stringify(notList.body));
     assert.equal(notList.body.resourceType, 'OperationOutcome');
     assert.match(JSON.stringify(notList.body.issue), /Parameters\.parameter must be an array/);
+    const notParameters = await insurer.post(`/fhir/Claim/${MIXED}/$evidence`, { resourceType: 'Basic' });
+    assert.equal(notParameters.status, 400, JSON.stringify(notParameters.body));
+    assert.match(JSON.stringify(notParameters.body.issue), /must be a Parameters resource/);
   });
 
   it('a deleted claim is a 404, like one that never existed (its tombstone has no content to read)', async () => {

@@ -39,12 +39,9 @@ export const EVIDENCE_ROLE = 'insurer';
  */
 export async function claimEvidence(ctx: FhirContext, req: FhirRequest, type: string, id: string): Promise<FhirResponse> {
   if (!EVIDENCE_TYPES.includes(type)) throw new FhirError('unknown-type', `$evidence is defined on ${EVIDENCE_TYPES.join(' and ')}, not on ${type}`);
-  if (req.method === 'POST' && req.body !== undefined) {
-    const isParameters = (req.body as { resourceType?: unknown } | null)?.resourceType === 'Parameters';
-    // parameterEntries: a `parameter` that is no array is a 400 of its own, not an empty list.
-    if (!isParameters || parameterEntries(req.body, '$evidence').length > 0) {
-      throw new FhirError('bad-request', '$evidence takes no parameters: POST it with no body or an empty Parameters resource');
-    }
+  // parameterEntries refuses (400) a body that is no Parameters, or whose `parameter` is no array.
+  if (req.method === 'POST' && req.body !== undefined && parameterEntries(req.body, '$evidence').length > 0) {
+    throw new FhirError('bad-request', '$evidence takes no parameters: POST it with no body or an empty Parameters resource');
   }
   for (const name of Object.keys(req.query)) {
     if (!name.startsWith('_')) throw new FhirError('unknown-parameter', `$evidence takes no parameter '${name.slice(0, 40)}'`, name.slice(0, 40));
