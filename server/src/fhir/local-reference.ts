@@ -8,19 +8,25 @@
  *
  * Also parsed here: a Consent's patient, actors and `data` references (parse-consent.ts), the
  * `actor`/`resource` arguments of `$consent-decision`, the `patient` of `$break-glass-report`,
- * the Group a ResearchStudy enrolls (cohort/resolve-cohort.ts, `anyBase`), and the patients a
- * request names, for its AuditEvents (audit/request-auditor.ts, `anyBase`).
+ * the Group a ResearchStudy enrolls (cohort/resolve-cohort.ts, `anyBase`), the patients a
+ * request names, for its AuditEvents (audit/request-auditor.ts, `anyBase`), and a ValueSet
+ * named for `:in` (search/value-set-codes.ts).
  *
- * Not moved: search's chain.ts `localId` (any prefix, by design), and the consent engine's
- * patient for a stored Consent that no longer parses (consent-engine.ts `policyOf`), which takes
- * `Patient/<id>` at the end of any string at all (`xPatient/p1`, another server's URL): no option
- * here says that, and narrowing it could leave such a Consent denying no one.
+ * Not moved, each for a reason:
+ * - the consent engine's patient for a stored Consent that no longer parses (consent-engine.ts
+ *   `policyOf`) takes `Patient/<id>` at the end of any string at all (`xPatient/p1`, another
+ *   server's URL): no option here says that, and narrowing it could leave such a Consent denying
+ *   no one;
+ * - search's chain.ts `localId` and compile-reference.ts read search values and stored index
+ *   values, not references to resolve: they take any prefix and also an empty `/_history/`,
+ *   which `anyBase` + `anyVersion` refuses, and changing them changes which searches match;
+ * - principal.ts and the authorization server check the form of token claims.
  *
  * Two version grammars remain, on purpose. The strict one (an R4 id) serves callers that fail
  * safe on a miss: de-identification drops a reference it does not recognise, evidence lists it
  * as unavailable, cohorts refuse the Group. `anyVersion` serves `localReference`, whose callers
- * (include, consent's compartment and `dependents` facts) must keep recognising every reference
- * they always did: a consent deny that stopped matching `Patient/p1/_history/x y` would fail open.
+ * (include, consent's compartment and `dependents` facts, the Consent parser, `$consent-decision`
+ * and the export's attribution) must keep recognising every reference they always did: a consent deny that stopped matching `Patient/p1/_history/x y` would fail open.
  *
  * Id and version follow R4 `id` (https://hl7.org/fhir/R4/datatypes.html#id); the type only has
  * to look like a resource type name; callers check it against the definitions when it matters.

@@ -124,7 +124,7 @@ export async function compileList(c: KeyCompiler, resourceType: string, value: s
 }
 
 /** The id a reference names when it points at `resourceType` (relative or absolute, versioned or not). */
-export function localId(reference: string, resourceType: string): string | undefined {
+function localId(reference: string, resourceType: string): string | undefined {
   const unversioned = reference.replace(/\/_history\/[^/]*$/, '');
   const m = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(unversioned);
   return m && m[1] === resourceType ? m[2] : undefined;

@@ -1,6 +1,7 @@
 import type { ValueSet, ValueSetComposeInclude, ValueSetExpansionContains } from '@medplum/fhirtypes';
 import type { ResourceStore } from '../../store/resource-store.js';
 import { FhirError } from '../outcomes.js';
+import { parseLocalReference } from '../local-reference.js';
 
 /**
  * The codes a ValueSet selects from one code system: some enumerated codes, or every code of
@@ -77,9 +78,9 @@ async function includeCodes(store: Reader, ref: string, inc: ValueSetComposeIncl
 }
 
 async function findValueSet(store: Reader, ref: string): Promise<ValueSet> {
-  const local = /^ValueSet\/([A-Za-z0-9\-.]{1,64})$/.exec(ref);
-  if (local) {
-    const v = await store.readCurrent('ValueSet', local[1] as string);
+  const local = parseLocalReference(ref);
+  if (local?.type === 'ValueSet' && local.versionId === undefined) {
+    const v = await store.readCurrent('ValueSet', local.id);
     if (v?.resource && !v.deleted) return v.resource as ValueSet;
   } else {
     const bar = ref.indexOf('|');
