@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- export`: a Bulk Data Patient-level export of the consent benchmark's
+ * `npm run bench -- export` (options and output: bench/README.md): a Bulk Data Patient-level export of the consent benchmark's
  * population (bench/consent/: the same cached store, built once through the server's real
  * write path, research opt-ins for 60 % of the patients), run by the real export job
  * (ops/export) as the demo research backend (purpose HRESCH), side by side:
@@ -8,9 +8,10 @@
  * - **unfiltered**: the same server built with `enforceConsent: false` (no gate), the same job.
  *
  * Each side runs on its own copy of the store (a job writes its integrity DocumentReference),
- * rounds interleaved. Printed per side: resources/s, MB/s, candidates examined/s, peak RSS
- * sampled every 20 ms during the job against the RSS before it; then the ratio of resources/s
- * and the elapsed-time ratio. Job AuditEvents are off on both sides (like
+ * rounds interleaved. Printed per job: peak RSS and anonymous memory sampled every 20 ms against
+ * the values before it, CPU seconds, steal time, major page faults and GC pauses; per side:
+ * resources/s, MB/s, candidates examined/s; then the ratio of resources/s and the elapsed-time
+ * ratio. With BENCH_EXPORT_COHORTS, Group-level exports of those sizes follow on the same store. Job AuditEvents are off on both sides (like
  * BENCH_CONSENT_AUDIT's default), so the ratios isolate the gate.
  *
  * Candidates: the resources of the cohort's compartments that the job's queries reach before
@@ -22,7 +23,8 @@
  * BENCH_EXPORT_PATIENTS (default 10000), BENCH_EXPORT_ROUNDS (default 2),
  * BENCH_EXPORT_BATCH (patients per batch, default 500); for diagnosis, BENCH_EXPORT_ONLY
  * (`filtered` or `unfiltered`: that side alone, no comparison) and BENCH_EXPORT_CPU_PROF (a
- * directory: a CPU profile of each job, the store's opening left out); the store cache and its variables are
+ * directory: a CPU profile of each job, the store's opening left out), BENCH_EXPORT_COHORTS
+ * (comma-separated cohort sizes); the store cache and its variables are
  * the consent benchmark's (BENCH_CONSENT_CACHE_DIR, BENCH_CONSENT_REBUILD, BENCH_CONSENT_WORKERS).
  */
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
