@@ -8,6 +8,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { createEmbeddedStore } from '../../server/src/store/embedded/embedded-store.js';
 import { PostingMemory } from '../../server/src/store/embedded/posting-memory.js';
 import type { ResourceStore, WriteOp } from '../../server/src/store/resource-store.js';
+import { matchesNow } from '../helpers/current-match.js';
 
 /**
  * The in-memory copy of the consent-token postings (posting-memory.ts) must answer exactly
@@ -110,7 +111,7 @@ describe('posting memory: the embedded store answers the same with and without i
         const withIt = await store.search({ resourceType: type, filter: { 'idx._consent': t }, limit: 100, total: true, idsOnly: true });
         const without = await store.search({ resourceType: type, filter: { 'idx._consent': { $ne: t } }, limit: 100, total: true, idsOnly: true });
         out.push(`${type} ${t}: ${withIt.resources.map((r) => r.id).join(',')} (${withIt.total}) / not: ${without.resources.map((r) => r.id).join(',')} (${without.total})`);
-        for (const id of IDS) out.push(`${type}/${id} ${t} ${await store.matchesCurrent!(type, id, { 'idx._consent': t })}`);
+        for (const id of IDS) out.push(`${type}/${id} ${t} ${await matchesNow(store, type, id, { 'idx._consent': t })}`);
       }
     }
     return out;
@@ -186,7 +187,7 @@ describe('posting memory: searches while a commit is in flight', () => {
       const byDocument = { 'idx._consent': { $not: { $eq: 'a' } } };
       const both = async (): Promise<[string, string]> => {
         const q = (filter: Record<string, unknown>) => store.search({ resourceType: 'Observation', filter, limit: 10, total: true, idsOnly: true });
-        const [p, d, p1, d1] = await Promise.all([q(byPostings), q(byDocument), store.matchesCurrent!('Observation', 'o1', byPostings), store.matchesCurrent!('Observation', 'o1', byDocument)]);
+        const [p, d, p1, d1] = await Promise.all([q(byPostings), q(byDocument), matchesNow(store, 'Observation', 'o1', byPostings), matchesNow(store, 'Observation', 'o1', byDocument)]);
         const show = (page: Awaited<ReturnType<typeof q>>, o1: boolean) => `${page.resources.map((r) => r.id).join(',')} (${page.total}) o1:${o1}`;
         return [show(p, p1), show(d, d1)];
       };

@@ -10,6 +10,7 @@ import type { SearchStats } from '../../server/src/store/embedded/embedded-searc
 import { STRING_END, type PostingKey } from '../../server/src/store/embedded/postings.js';
 import { tempDirs } from '../helpers/temp-dirs.js';
 import type { IndexValues, ResourceStore, SearchQuery, WriteOp } from '../../server/src/store/resource-store.js';
+import { matchesNow } from '../helpers/current-match.js';
 
 /**
  * The embedded engine answers selective searches from its postings: the documents it examines
@@ -315,9 +316,9 @@ describe('embedded engine: AuditEvent searches on values left out of its posting
       assert.deepEqual(await ids({ 'idx.patient': 'Patient/p0', 'idx._profile': { $ne: 'prof-a' } }), []);
       assert.deepEqual(await ids({ 'idx.patient': 'Patient/p0', 'idx._profile': { $nin: ['prof-a', 'prof-b'] } }), []);
       assert.deepEqual(await ids({ 'idx.patient': 'Patient/p0', 'idx._profile': 'prof-a' }), upTo60.filter((i) => i % 6 === 0));
-      assert.equal(await store.matchesCurrent!('AuditEvent', 'ae-001', { 'idx._profile': { $ne: 'prof-a' } }), false);
-      assert.equal(await store.matchesCurrent!('AuditEvent', 'ae-001', { 'idx.site': { $elemMatch: { c: 'https://b.example' } } }), true);
-      assert.equal(await store.matchesCurrent!('AuditEvent', 'ae-001', { 'idx.site': { $elemMatch: { c: 'https://a.example' } } }), false);
+      assert.equal(await matchesNow(store, 'AuditEvent', 'ae-001', { 'idx._profile': { $ne: 'prof-a' } }), false);
+      assert.equal(await matchesNow(store, 'AuditEvent', 'ae-001', { 'idx.site': { $elemMatch: { c: 'https://b.example' } } }), true);
+      assert.equal(await matchesNow(store, 'AuditEvent', 'ae-001', { 'idx.site': { $elemMatch: { c: 'https://a.example' } } }), false);
       // matchedOf on an unposted path reads the documents' index values, not empty postings.
       const page = await store.search({ resourceType: 'AuditEvent', filter: { 'idx._profile': { $in: ['prof-a', 'prof-b'] } }, matchedOf: '_profile', limit: 3 });
       assert.deepEqual(page.resources.map((r) => r.matched), [['prof-a'], ['prof-a'], ['prof-a']]);

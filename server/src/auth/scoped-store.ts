@@ -161,19 +161,21 @@ export class ScopedStore implements ResourceStore {
 
   /**
    * Read-by-id when the scopes reach the whole type and only consent restricts it: the clause
-   * is tested on that one document (matchesCurrent: a few key lookups), with no search, and the
-   * stored JSON is sent as is (the common case for backend services and clinicians).
+   * is tested on that one document (readCurrentMatching: a few key lookups, on the very version
+   * read), with no search, and the stored JSON is sent as is (the common case for backend
+   * services and clinicians).
    */
   private async readCurrentByConsentField(resourceType: string, id: string): Promise<StoredVersion | undefined | typeof NOT_APPLICABLE> {
     const gate = this.deps.consent;
-    if (!gate || gate.mode !== 'enforce' || !this.deps.base.matchesCurrent) return NOT_APPLICABLE;
+    if (!gate || gate.mode !== 'enforce' || !this.deps.base.readCurrentMatching) return NOT_APPLICABLE;
     const access = await this.deps.policy.access(resourceType, this.deps.readAs);
     if (access.kind !== 'all') return NOT_APPLICABLE;
     const clause = await gate.clause();
-    const v = await this.deps.base.readCurrent(resourceType, id);
-    if (!v) return undefined;
+    const read = await this.deps.base.readCurrentMatching(resourceType, id, clause);
+    if (!read) return undefined;
+    const v = read.version;
     if (v.deleted) return (await this.beforeDeletionVisible(v, clause)) ? v : undefined;
-    if (await this.deps.base.matchesCurrent(resourceType, id, clause)) return v;
+    if (read.matches) return v;
     this.deps.trace?.withhold(v);
     return undefined;
   }
@@ -190,7 +192,9 @@ export class ScopedStore implements ResourceStore {
   /** Break-the-glass: a version consent alone would deny is marked and recorded. */
   private async glass<T extends StoredVersion>(v: T | undefined): Promise<T | undefined> {
     const gate = this.deps.consent;
-    if (!v || v.deleted || !v.resource || gate?.mode !== 'break-glass') return v;
+    // The mode first: `resource` parses the stored JSON on first access, which a read that
+    // sends the stored JSON as is never needs.
+    if (gate?.mode !== 'break-glass' || !v || v.deleted || !v.resource) return v;
     const clause = await gate.clause();
     if (matches(clause, testDocument(v.resourceType, v.id, v.versionId, v.lastUpdated, gate.indexOf(v.resource)))) return v;
     return gate.markBrokenGlass(v, gate.patientsOf(v.resource));

@@ -18,6 +18,17 @@ export function versionHeaders(v: StoredVersion): Record<string, string> {
   return { ETag: etag(v.versionId), 'Last-Modified': new Date(v.lastUpdated).toUTCString() };
 }
 
+/**
+ * A 200 carrying a stored version. With the stored JSON at hand it is sent as is, and `body`
+ * parses it only when something reads it (a batch entry, a spread): a plain read never does.
+ */
+export function versionResponse(v: StoredVersion, headers: Record<string, string>): FhirResponse {
+  if (v.json === undefined) return { status: 200, body: v.resource, headers };
+  const res: FhirResponse = { status: 200, json: v.json, headers };
+  Object.defineProperty(res, 'body', { get: () => v.resource, enumerable: true, configurable: true });
+  return res;
+}
+
 export function versionUrl(baseUrl: string, v: StoredVersion): string {
   return `${baseUrl}/${v.resourceType}/${v.id}/_history/${v.versionId}`;
 }

@@ -77,7 +77,7 @@ export function writeFhirResponse(res: ServerResponse, out: FhirResponse, head: 
     writeFileBody(res, out.status, headers, out.file, head);
     return;
   }
-  if ((out.body === undefined && out.json === undefined) || out.status === 304) {
+  if ((out.json === undefined && out.body === undefined) || out.status === 304) {
     res.writeHead(out.status, headers);
     res.end();
     return;

@@ -1,5 +1,6 @@
 import type {
   CommitRequest,
+  CurrentMatch,
   HistoryQuery,
   HistoryResult,
   ResourceStore,
@@ -66,8 +67,12 @@ export class ForwardingStore implements ResourceStore {
     return this.base.writeSetting(key, value);
   }
 
-  async matchesCurrent(resourceType: string, id: string, filter: Record<string, unknown>): Promise<boolean> {
-    if (this.base.matchesCurrent) return this.base.matchesCurrent(resourceType, id, filter);
-    return (await this.base.search({ resourceType, filter: { $and: [{ id }, filter] }, limit: 1, idsOnly: true })).resources.length > 0;
+  async readCurrentMatching(resourceType: string, id: string, filter: Record<string, unknown>): Promise<CurrentMatch | undefined> {
+    if (this.base.readCurrentMatching) return this.base.readCurrentMatching(resourceType, id, filter);
+    const version = await this.base.readCurrent(resourceType, id);
+    if (!version) return undefined;
+    if (version.deleted) return { version, matches: false };
+    const hit = await this.base.search({ resourceType, filter: { $and: [{ id }, filter] }, limit: 1 });
+    return { version, matches: hit.resources[0]?.versionId === version.versionId };
   }
 }

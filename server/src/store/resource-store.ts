@@ -127,6 +127,12 @@ export interface SearchMatch extends StoredVersion {
   matched?: string[];
 }
 
+/** A current version and whether the filter a gated read asked about holds for it. */
+export interface CurrentMatch {
+  version: StoredVersion;
+  matches: boolean;
+}
+
 export interface SearchResult {
   resources: SearchMatch[];
   total?: number;
@@ -193,11 +199,14 @@ export interface ResourceStore {
    */
   readSetting(key: string): Promise<string | undefined>;
   /**
-   * Whether the current, live document matches `filter` (false when absent or deleted): lets
-   * a gated read test its clause on one document without running a search (consent on
-   * read-by-id). Same semantics as `search({filter: {$and: [{id}, filter]}})`.
+   * The current version of (type, id) with whether it is live and matches `filter` (undefined
+   * when absent): lets a gated read test its clause on one document without a search (consent
+   * on read-by-id). `matches` is decided on the values of the very version returned, never on a
+   * successor's written in between (same semantics as search({filter: {$and: [{id}, filter]}})
+   * for that version), so a version one clause denies is never shown because a newer one is
+   * permitted.
    */
-  matchesCurrent?(resourceType: string, id: string, filter: Record<string, unknown>): Promise<boolean>;
+  readCurrentMatching?(resourceType: string, id: string, filter: Record<string, unknown>): Promise<CurrentMatch | undefined>;
   writeSetting(key: string, value: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Query } from 'mingo';
+import { matchesNow } from '../../helpers/current-match.js';
 import { at, commitOne, createOp, deleteOp, patient, type StoreContext } from './fixture.js';
 
 /**
- * matchesCurrent (the consent read-by-id path) and the searches whose filters mix clauses the
+ * readCurrentMatching (the consent read-by-id path) and the searches whose filters mix clauses the
  * embedded engine decides from its postings (`$ne`, `$nin`, `$in`, equality on top-level
  * string arrays: posting-predicate.ts) with clauses it evaluates on the document. Both must
  * equal a plain evaluation of the filter, whatever the split.
@@ -33,16 +34,19 @@ const filter: fc.Arbitrary<Filter> = fc.letrec<{ f: Filter }>((tie) => ({
 const docIndex = fc.record({ tags: fc.uniqueArray(token, { maxLength: 4 }), n: fc.integer({ min: 0, max: 3 }), other: fc.array(token, { maxLength: 2 }) }, { requiredKeys: ['n'] });
 
 export function matchesCurrentContract(ctx: StoreContext): void {
-  describe('matchesCurrent and posting-decided clauses', () => {
-    it('is false for absent and deleted resources, true for a live match', async (t) => {
-      if (!ctx.store.matchesCurrent) return t.skip('engine has no matchesCurrent');
+  describe('readCurrentMatching and posting-decided clauses', () => {
+    it('returns the current version, not matching when deleted, nothing when absent', async (t) => {
+      const read = ctx.store.readCurrentMatching?.bind(ctx.store);
+      if (!read) return t.skip('engine has no readCurrentMatching');
       await commitOne(ctx.store, createOp(patient('p1'), { tags: ['a'] }), 0);
       await commitOne(ctx.store, createOp(patient('p2'), { tags: ['a'] }), 1);
       await commitOne(ctx.store, deleteOp('Patient', 'p2'), 2);
-      assert.equal(await ctx.store.matchesCurrent('Patient', 'p1', { 'idx.tags': { $ne: 'z' } }), true);
-      assert.equal(await ctx.store.matchesCurrent('Patient', 'p1', { 'idx.tags': { $ne: 'a' } }), false);
-      assert.equal(await ctx.store.matchesCurrent('Patient', 'p2', { 'idx.tags': { $ne: 'z' } }), false);
-      assert.equal(await ctx.store.matchesCurrent('Patient', 'nope', { 'idx.tags': { $nin: ['z'] } }), false);
+      const p1 = await read('Patient', 'p1', { 'idx.tags': { $ne: 'z' } });
+      assert.deepEqual([p1?.version.id, p1?.version.versionId, p1?.version.deleted, p1?.version.resource?.id, p1?.matches], ['p1', '1', false, 'p1', true]);
+      assert.equal((await read('Patient', 'p1', { 'idx.tags': { $ne: 'a' } }))?.matches, false);
+      const p2 = await read('Patient', 'p2', { 'idx.tags': { $ne: 'z' } });
+      assert.deepEqual([p2?.version.versionId, p2?.version.deleted, p2?.matches], ['2', true, false]);
+      assert.equal(await read('Patient', 'nope', { 'idx.tags': { $nin: ['z'] } }), undefined);
     });
 
     it('agrees with a plain evaluation of random filters (read-by-id, page and total)', async () => {
@@ -65,8 +69,8 @@ export function matchesCurrentContract(ctx: StoreContext): void {
             const withExact = await ctx.store.search({ resourceType: type, filter: { $and: [{ 'idx.n': 1 }, f] }, limit: 100, total: true });
             const expectedExact = expected.filter((id) => indexes[ids.indexOf(id)]?.n === 1);
             assert.equal(withExact.total, expectedExact.length, JSON.stringify(f));
-            if (!ctx.store.matchesCurrent) continue;
-            for (const id of ids) assert.equal(await ctx.store.matchesCurrent(type, id, f), expected.includes(id), `${id} ${JSON.stringify(f)}`);
+            if (!ctx.store.readCurrentMatching) continue;
+            for (const id of ids) assert.equal(await matchesNow(ctx.store, type, id, f), expected.includes(id), `${id} ${JSON.stringify(f)}`);
           }
         }),
         { numRuns: 60 },

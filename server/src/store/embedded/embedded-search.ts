@@ -103,9 +103,9 @@ export function runSearch(src: SearchSources, query: SearchQuery, observe?: (s: 
 const splits = new WeakMap<Record<string, unknown>, Map<string, { split: FilterSplit; rest: Query }>>();
 
 /**
- * `has` for the one document matchesById is deciding, made once per source: it runs on every
+ * `has` for the one document matchesLiveById is deciding, made once per source: it runs on every
  * consent-gated read by id, where a named closure per call showed in profiles (under tsx each
- * also pays a `__name` call, ~8 % of the gate's cost). Safe to reuse because matchesById is
+ * also pays a `__name` call, ~8 % of the gate's cost). Safe to reuse because matchesLiveById is
  * synchronous.
  */
 class DocProbe {
@@ -120,8 +120,12 @@ const probes = new WeakMap<SearchSources, DocProbe>();
  * Whether the live document (type, id) matches `filter`: posting lookups for what they decide,
  * the document decoded only when something else is left. Callers reuse filter objects (the
  * consent clause), so the split and the compiled rest are cached per object.
+ *
+ * Only for a document the caller has just read as live in the same synchronous section (same
+ * snapshot): its existence is not checked again, and postings alone would let a negated clause
+ * pass an absent document.
  */
-export function matchesById(src: SearchSources, type: string, id: string, filter: Record<string, unknown>): boolean {
+export function matchesLiveById(src: SearchSources, type: string, id: string, filter: Record<string, unknown>): boolean {
   let byType = splits.get(filter);
   if (!byType) splits.set(filter, (byType = new Map()));
   let c = byType.get(type);
@@ -130,7 +134,6 @@ export function matchesById(src: SearchSources, type: string, id: string, filter
     c = { split, rest: new Query(split.rest) };
     byType.set(type, c);
   }
-  if (!src.searchDocs.doesExist([type, id])) return false;
   let probe = probes.get(src);
   if (!probe) probes.set(src, (probe = new DocProbe(src)));
   probe.type = type;

@@ -3,6 +3,7 @@ import { open, type Database, type DatabaseOptions, type RootDatabase } from 'lm
 import type { Resource } from '@medplum/fhirtypes';
 import type {
   CommitRequest,
+  CurrentMatch,
   HistoryQuery,
   HistoryResult,
   IndexValues,
@@ -17,7 +18,7 @@ import type {
 import { planCommit, type CurrentLookup } from '../plan-commit.js';
 import { relabelTarget } from '../relabel-entry.js';
 import { matchedFromIndex, matchedValuesOf } from '../matched-values.js';
-import { matchesById, runSearch, type SearchDoc, type SearchSources, type SearchStats } from './embedded-search.js';
+import { matchesLiveById, runSearch, type SearchDoc, type SearchSources, type SearchStats } from './embedded-search.js';
 import { PostingMemory, postingLookup, type PostingLookup, type StagedChanges } from './posting-memory.js';
 import { postedIds, type CursorSource } from './id-cursors.js';
 import { STRING_END, isPostedFor, isTruncated, updatePostings, type PostingKey } from './postings.js';
@@ -431,8 +432,12 @@ class EmbeddedStore implements ResourceStore {
     return this.settings.get(key);
   }
 
-  async matchesCurrent(resourceType: string, id: string, filter: Record<string, unknown>): Promise<boolean> {
-    return matchesById(this.sources(), resourceType, id, filter);
+  async readCurrentMatching(resourceType: string, id: string, filter: Record<string, unknown>): Promise<CurrentMatch | undefined> {
+    // One synchronous section, so one read snapshot: the record read and the search document
+    // and postings the clause is tested on belong to the same version.
+    const version = fromRecord(this.current.get([resourceType, id]));
+    if (!version) return undefined;
+    return { version, matches: !version.deleted && matchesLiveById(this.sources(), resourceType, id, filter) };
   }
 
   async writeSetting(key: string, value: string): Promise<void> {

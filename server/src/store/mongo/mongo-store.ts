@@ -2,6 +2,7 @@ import { MongoClient, type ClientSession, type Db, type Filter, type Transaction
 import type {
   IndexValues,
   CommitRequest,
+  CurrentMatch,
   HistoryQuery,
   HistoryResult,
   ResourceStore,
@@ -106,10 +107,17 @@ class MongoStore implements ResourceStore {
     });
   }
 
-  matchesCurrent(resourceType: string, id: string, filter: Record<string, unknown>): Promise<boolean> {
-    return this.guard('matchesCurrent', async () => {
-      const doc = await this.currentCollection(resourceType).findOne({ $and: [{ _id: id }, { deleted: false }, filter] }, { projection: { _id: 1 } });
-      return doc !== null;
+  readCurrentMatching(resourceType: string, id: string, filter: Record<string, unknown>): Promise<CurrentMatch | undefined> {
+    return this.guard('readCurrentMatching', async () => {
+      const current = this.currentCollection(resourceType);
+      const doc = await current.findOne({ _id: id });
+      if (!doc) return undefined;
+      const version = currentToStoredVersion(doc);
+      if (version.deleted) return { version, matches: false };
+      // Two reads: the second is pinned to the version the first returned, so a version
+      // replaced in between reads as not matching (withheld), never as its successor.
+      const hit = await current.findOne({ $and: [{ _id: id }, { versionId: version.versionId }, { deleted: false }, filter] }, { projection: { _id: 1 } });
+      return { version, matches: hit !== null };
     });
   }
 
