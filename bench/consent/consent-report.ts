@@ -20,6 +20,8 @@ export interface Figures {
   /** Every round's latency run (1 connection) and throughput run. */
   latencyRounds: LoopResult[];
   throughputRounds: LoopResult[];
+  /** Server process CPU time (all threads) per request in each throughput run, µs; empty without /proc. */
+  cpuUsPerRequest: number[];
 }
 
 export interface Preflight {
@@ -126,6 +128,17 @@ export function formatConsentReport(r: ConsentBenchReport): string {
         `  ${row.meetsThroughput ? 'ok' : 'MISS'} / ${row.meetsLatency ? 'ok' : 'MISS'}${perReq}`,
       ].join(' '),
     );
+  }
+  if (r.rows.some((row) => row.results.enforced.cpuUsPerRequest.length > 0 && row.results.unenforced.cpuUsPerRequest.length > 0)) {
+    out.push('');
+    out.push(`Server CPU per request in the throughput runs (user + system, all threads, from /proc; steadier than ops/s on shared cores), by round, and unenforced/enforced of the medians:`);
+    for (const row of r.rows) {
+      const e = row.results.enforced.cpuUsPerRequest;
+      const u = row.results.unenforced.cpuUsPerRequest;
+      if (e.length === 0 || u.length === 0) continue;
+      const list = (xs: number[]): string => xs.map((x) => ms(x)).join(', ');
+      out.push(`  ${pad(row.name, 24, true)} enforced ${list(e)} µs; unenforced ${list(u)} µs; ${(median(u) / median(e)).toFixed(2)}x`);
+    }
   }
   out.push('');
   out.push('What each requester saw (pre-flight, first requests):');

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { settleCopy } from '../settle-copy.js';
 import { LOINC, Prng } from '../../fixtures/population/index.js';
 import { nowUs, summariseCpuProfiles, type ProfileWindow } from '../cpu-profile.js';
+import { processCpuUs } from '../process-cpu.js';
 import { fetchBundle, matchCount, runClosedLoop, type LoopResult } from '../search/closed-loop.js';
 import type { PatientSummary } from '../search/patient-summary.js';
 import { benchToken } from '../servers/bench-issuer.js';
@@ -271,7 +272,10 @@ async function main(): Promise<number> {
         continue;
       }
 
-      const rounds: Record<ServerName, { latency: LoopResult[]; throughput: LoopResult[] }> = { enforced: { latency: [], throughput: [] }, unenforced: { latency: [], throughput: [] } };
+      const rounds: Record<ServerName, { latency: LoopResult[]; throughput: LoopResult[]; cpuUsPerRequest: number[] }> = {
+        enforced: { latency: [], throughput: [], cpuUsPerRequest: [] },
+        unenforced: { latency: [], throughput: [], cpuUsPerRequest: [] },
+      };
       for (let round = 1; round <= s.rounds; round++) {
         const order: ServerName[] = round % 2 === 1 ? ['enforced', 'unenforced'] : ['unenforced', 'enforced'];
         for (const name of order) {
@@ -303,10 +307,13 @@ async function main(): Promise<number> {
           rounds[name].latency.push(lat);
           log(`${label} ${name}: throughput (${s.connections} connections) ...`);
           t0 = nowUs();
+          const cpu0 = processCpuUs(t.server.pid);
           const thr = await run(s.connections, s.seconds, s.minOps, 10_000_000);
+          const cpu1 = processCpuUs(t.server.pid);
           windows[name].push({ label: `${label} throughput`, startUs: t0, endUs: nowUs(), requests: thr.requests });
           check(name, `${label} throughput`, thr);
           rounds[name].throughput.push(thr);
+          if (cpu0 !== undefined && cpu1 !== undefined && thr.requests > 0) rounds[name].cpuUsPerRequest.push((cpu1 - cpu0) / thr.requests);
         }
       }
       const figures = (name: ServerName): Figures => ({
@@ -315,6 +322,7 @@ async function main(): Promise<number> {
         opsPerSec: median(rounds[name].throughput.map((r) => r.opsPerSec)),
         latencyRounds: rounds[name].latency,
         throughputRounds: rounds[name].throughput,
+        cpuUsPerRequest: rounds[name].cpuUsPerRequest,
       });
       const e = figures('enforced');
       const u = figures('unenforced');
