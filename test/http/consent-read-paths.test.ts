@@ -8,6 +8,9 @@ import request from 'supertest';
 import { PATIENT, PRACTITIONER, recordIds, type ScenarioPatient } from '../../fixtures/consent-scenarios/scenarios.js';
 import { R4_CONSENT_EXAMPLES, R4_EXAMPLES_SKIP, r4ExamplesDir, readR4ConsentExamples } from '../helpers/r4-consent-examples.js';
 import { CONSENT_PENDING_SETTING } from '../../server/src/consent/consent-engine.js';
+import { principalFromClaims, type Principal } from '../../server/src/auth/principal.js';
+import { toFhirRequest } from '../../server/src/http/http-to-fhir.js';
+import type { TokenOptions } from '../helpers/test-auth.js';
 import { FHIR_JSON, startTestApp, type TestApp } from './app-fixture.js';
 import { EMPLOYER, INSURER, RESEARCH, clinician, refs, startConsentFixture, versions, type Client, type ConsentFixture } from './consent-fixture.js';
 
@@ -381,6 +384,38 @@ describe('consent on every read path (the consent scenarios)', () => {
       assert.equal(await employerSees(), false, 'another new Consent');
       await f.remove('Consent', 'fresh-c2');
       assert.equal(await employerSees(), true);
+    });
+
+    it('a principal reused across requests (as for a remembered token) is decided anew once a Consent names it, and once its directory entries change', async () => {
+      // The server reuses a principal while its token is remembered (auth/authenticate.ts), and
+      // the gate remembers the clause it built for it; this suite's verifier remembers no token,
+      // so the requests go to the FHIR service with one principal object.
+      const sees = (p: Principal) => async (): Promise<boolean> => {
+        const req = { ...toFhirRequest({ method: 'GET', target: `/Observation/${PHQ9}`, headers: {} }, f.t.config.baseUrl), principal: p };
+        const res = await f.t.deps.service.handle(req);
+        assert.ok(res.status === 200 || res.status === 404, `${res.status} ${JSON.stringify(res.body)}`);
+        return res.status === 200;
+      };
+      const claims = (o: TokenOptions) => ({ sub: o.sub, client_id: o.client_id, scope: o.scope, fhirUser: o.fhirUser, purpose_of_use: o.purpose_of_use, roles: o.roles });
+      const payerSees = sees(principalFromClaims(claims({ ...EMPLOYER, sub: 'fresh-payer', client_id: 'fresh-payer', fhirUser: 'Organization/org-fresh-payer' })));
+      assert.equal(await payerSees(), true, 'nobody names the payer yet');
+      const naming = { actor: [{ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' }] }, reference: { reference: 'Organization/org-fresh-payer' } }] };
+      await f.put(consent('fresh-c5', {}, naming));
+      assert.equal(await payerSees(), false, 'a Consent now names the payer');
+      await f.remove('Consent', 'fresh-c5');
+      assert.equal(await payerSees(), true, 'and no longer does');
+
+      const doctorSees = sees(principalFromClaims(claims(clinician('fresh-doctor'))));
+      await f.put({ resourceType: 'Practitioner', id: 'fresh-doctor' });
+      await f.put({ resourceType: 'Organization', id: 'org-fresh-clinic', name: 'Fresh clinic' });
+      await f.put(consent('fresh-c6', {}, { actor: [{ ...naming.actor[0], reference: { reference: 'Organization/org-fresh-clinic' } }] }));
+      assert.equal(await doctorSees(), true, 'the doctor is not with the clinic the Consent names');
+      const role = { resourceType: 'PractitionerRole', id: 'fresh-doctor-at-clinic', practitioner: { reference: 'Practitioner/fresh-doctor' }, organization: { reference: 'Organization/org-fresh-clinic' } };
+      await f.put(role);
+      assert.equal(await doctorSees(), false, 'the doctor now acts for the clinic');
+      await f.remove('PractitionerRole', role.id);
+      assert.equal(await doctorSees(), true, 'and no longer does');
+      await f.remove('Consent', 'fresh-c6');
     });
 
     it('concurrent Consent writes for different patients leave none of them pending (the recovery list is updated serially)', async () => {

@@ -3,6 +3,7 @@ import { isServerPrincipal, type Principal } from '../auth/principal.js';
 import type { Doc } from '../fhir/search/query-doc.js';
 import type { IndexValues, ResourceStore, StoredVersion } from '../store/resource-store.js';
 import type { ConsentEngine } from './consent-engine.js';
+import type { ConsentRegistry } from './consent-registry.js';
 import { computeIndex } from '../fhir/search/index-values.js';
 import { indexWithDecisions } from './consent-indexing-store.js';
 import { consentClause } from './consent-tokens.js';
@@ -73,6 +74,10 @@ export class ConsentGate {
       await this.engine.catchUp();
       // No purpose of use, or one outside PurposeOfUse: nothing (the interaction check refuses earlier).
       if (this.group === undefined) return { id: { $in: [] } };
+      // Taken before the identity lookups below, so a change while they run leaves it stale.
+      const stamp = { engine: this.engine, registry: this.engine.registry, registryVersion: this.engine.registry.version, directoryVersion: this.engine.directoryVersion };
+      const hit = remembered.get(this.principal);
+      if (hit && sameStamp(hit, stamp)) return hit.clause;
       const requester = await this.requester();
       const named = [...requester.identities].filter((i) => this.engine.registry.isNamed(i)).sort();
       // One clause object per (purpose group, named identities): requests alike share it, and
@@ -86,6 +91,7 @@ export class ConsentGate {
         clause = consentClause(this.engine.deps.base, this.group, named);
         cache.set(key, clause);
       }
+      remembered.set(this.principal, { ...stamp, clause });
       return clause;
     })();
     return this.clausePromise;
@@ -133,6 +139,25 @@ export class ConsentGate {
 }
 
 const clauses = new WeakMap<ConsentEngine, Map<string, Doc>>();
+
+/**
+ * The clause last built for a principal object, with what it was derived from. Principals are
+ * reused while their token is (auth/authenticate.ts), so a client's repeated requests skip the
+ * identity lookup and the clause key; any Consent or directory change in this process, or a
+ * registry reloaded for another process's change, makes the entry stale. The purpose group is
+ * the principal's own, so it needs no check.
+ */
+interface ClauseStamp {
+  readonly engine: ConsentEngine;
+  readonly registry: ConsentRegistry;
+  readonly registryVersion: number;
+  readonly directoryVersion: number;
+}
+const remembered = new WeakMap<Principal, ClauseStamp & { readonly clause: Doc }>();
+
+function sameStamp(a: ClauseStamp, b: ClauseStamp): boolean {
+  return a.engine === b.engine && a.registry === b.registry && a.registryVersion === b.registryVersion && a.directoryVersion === b.directoryVersion;
+}
 
 /** A patient token confined to its own compartment, reading as that patient. */
 function readsOwnRecordOnly(p: Principal): boolean {

@@ -12,6 +12,8 @@ export class ConsentRegistry {
   private readonly byPatient = new Map<string, ConsentPolicy[]>();
   private named = new Map<string, number>();
   private readonly empty: readonly ConsentPolicy[] = Object.freeze([]);
+  /** Bumped on every put and remove: what was derived from the registry (a gate's clause) is stale once it moves. */
+  version = 0;
 
   consentsOf = (patient: string): readonly ConsentPolicy[] => this.byPatient.get(patient) ?? this.empty;
 
@@ -36,6 +38,7 @@ export class ConsentRegistry {
 
   /** Adds or replaces a Consent; returns the patients whose decisions may change. */
   put(policy: ConsentPolicy): string[] {
+    this.version++;
     const before = this.byId.get(policy.id);
     if (before) this.detach(before);
     this.byId.set(policy.id, policy);
@@ -50,6 +53,7 @@ export class ConsentRegistry {
   remove(id: string): string[] {
     const before = this.byId.get(id);
     if (!before) return [];
+    this.version++;
     this.detach(before);
     this.byId.delete(id);
     return [before.patient];

@@ -42,6 +42,9 @@ export interface FhirContext {
   readonly labeler: Labeler;
   /** The Merkle log and the ledger its checkpoints are anchored in ($verify); absent without a ledger. */
   readonly ledger?: LedgerServices;
-  /** The request's consent gate (absent on the server's own context). */
-  readonly consent?: ConsentGate;
+  /**
+   * The request's consent gate (undefined on the server's own context, whose object still has
+   * the key: see FhirService.scopedContext).
+   */
+  readonly consent?: ConsentGate | undefined;
 }

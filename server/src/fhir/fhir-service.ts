@@ -166,7 +166,8 @@ export class FhirService implements FhirHandler {
     // Public interactions (the CapabilityStatement) read no data: give them a store that reaches nothing.
     const consent = this.deps.consent ? new ConsentGate(principal, this.deps.consent.engine, root.store, { breakGlassRoles: this.deps.consent.breakGlassRoles }) : undefined;
     const store = new ScopedStore({ base: root.store, policy, defs: root.defs, readAs, ...(trace ? { trace } : {}), ...(consent ? { consent } : {}) });
-    return { ...root, principal, store, ...(consent ? { consent } : {}) };
+    // Only keys the root context already has (dependencies.ts), so V8 clones it on its fast path.
+    return { ...root, principal, store, consent };
   }
 
   /** Types a system search names in `_type` (unknown names are the handler's 400, not a 403). */

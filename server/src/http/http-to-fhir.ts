@@ -72,7 +72,8 @@ function checkAccept(format: string | null, accept: string | undefined): void {
 
 /** Writes a FhirResponse with node's own API (express's Response is a ServerResponse too). */
 export function writeFhirResponse(res: ServerResponse, out: FhirResponse, head: boolean): void {
-  const headers: Record<string, string | number> = { ...(out.headers ?? {}) };
+  // Not a spread: a spread copy that then gains keys is a ~2 µs slow path in V8 (Node 20).
+  const headers: Record<string, string | number> = Object.assign({}, out.headers);
   if (out.file) {
     writeFileBody(res, out.status, headers, out.file, head);
     return;
