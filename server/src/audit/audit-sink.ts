@@ -1,5 +1,6 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Definitions } from '../fhir/definitions.js';
+import { extended } from '../fhir/extended.js';
 import { computeIndex } from '../fhir/search/index-values.js';
 import { handOverToStore } from '../store/plan-commit.js';
 import type { ResourceStore, WriteOp } from '../store/resource-store.js';
@@ -59,7 +60,7 @@ export class AuditSink {
       ops = events.map((e) => {
         const id = this.deps.newId();
         // Taken over (see above): the store may keep the event without a deep copy.
-        const resource = handOverToStore({ ...e, id } as AuditEvent);
+        const resource = handOverToStore(extended(e, { id }) as AuditEvent);
         return { kind: 'create' as const, resourceType: 'AuditEvent', id, resource, index: computeIndex(this.deps.defs, resource) };
       });
     } catch (err) {

@@ -5,6 +5,7 @@ import { computeIndex } from '../fhir/search/index-values.js';
 import type { ConsentEngine } from './consent-engine.js';
 import type { ConsentPolicy } from './consent-policy.js';
 import { CONSENT_FIELD } from './consent-tokens.js';
+import { extended } from '../fhir/extended.js';
 
 /** Types whose changes alter who a requester is (requester.ts), not any stored decision. */
 const DIRECTORY_TYPES: ReadonlySet<string> = new Set(['CareTeam', 'Group', 'PractitionerRole', 'ResearchStudy']);
@@ -56,7 +57,7 @@ export class ConsentIndexingStore extends ForwardingStore {
       const ops = req.ops.map((op, i): WriteOp => {
         const f = facts[i];
         if (!f) return op;
-        return { ...op, index: { ...(op.index ?? {}), [CONSENT_FIELD]: this.consent.tokensOf(f, registry, now) } };
+        return extended(op, { index: extended(op.index, { [CONSENT_FIELD]: this.consent.tokensOf(f, registry, now) }) });
       });
       if (changes.length > 0) await this.consent.markPending([...touched]);
       const versions = await this.base.commit({ ...req, ops });

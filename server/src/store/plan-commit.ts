@@ -2,6 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { FhirError } from '../fhir/outcomes.js';
 import type { CommitRequest, StoredDocument, StoredVersion } from './resource-store.js';
 import { cloneJson } from '../fhir/clone-json.js';
+import { extended } from '../fhir/extended.js';
 
 export type CurrentLookup = (resourceType: string, id: string) => StoredVersion | undefined;
 
@@ -79,7 +80,7 @@ export function planCommit(req: CommitRequest, lookup: CurrentLookup): { writes:
       // The stored version must not change when the caller later changes its object; a resource
       // handed over has no other holder, so it needs no copy.
       const copy = handedOver.has(op.resource) ? op.resource : cloneJson(op.resource);
-      resource = { ...copy, id: op.id, meta: { ...(copy.meta ?? {}), versionId, lastUpdated: req.now } } as Resource;
+      resource = extended(copy, { id: op.id, meta: extended(copy.meta, { versionId, lastUpdated: req.now }) }) as Resource;
     }
     const doc: StoredDocument = {
       resourceType: op.resourceType,
