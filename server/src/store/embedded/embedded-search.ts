@@ -225,7 +225,11 @@ class SearchRun {
     const byId = this.sort.length === 1 && this.sort[0]![0] === 'id';
     const streaming = byId && driver?.kind !== 'set';
     this.plan = describePlan(driver, streaming);
-    const outcome = streaming ? this.streamById(driver as Exclude<Driver, { kind: 'set' }>, this.sort[0]![1]) : this.collect(driver);
+    // Counting in the page's own walk: when the count would walk the same id stream through the
+    // same posting predicates (no exact count to read, nothing to decode, no `after` cursor
+    // starting the walk midway), the page and the total share one pass instead of two.
+    const countInWalk = this.query.total === true && streaming && driver !== undefined && !exact && !this.testsDocs && this.query.after === undefined;
+    const outcome = streaming ? this.streamById(driver as Exclude<Driver, { kind: 'set' }>, this.sort[0]![1], countInWalk) : this.collect(driver);
     if (this.query.total && outcome.total === undefined) outcome.total = this.count(driver, exact);
     if (this.matched?.complete) outcome.matched = this.matched.byId;
     return outcome;
@@ -360,7 +364,7 @@ class SearchRun {
   }
 
   /** Default order: walk ids from the position and stop once the page is full. */
-  private streamById(driver: Exclude<Driver, { kind: 'set' }>, dir: 1 | -1): SearchOutcome {
+  private streamById(driver: Exclude<Driver, { kind: 'set' }>, dir: 1 | -1, countAll = false): SearchOutcome {
     const wanted = this.skip + this.limit;
     const matches: SearchOutcome['matches'] = [];
     // checkPosition made an id position a string.
@@ -373,11 +377,17 @@ class SearchRun {
     const docs = driver ? this.docsOf(this.streamIds(driver.candidates, dir, from), driver.candidates.some((c) => !c.ids)) : this.typeInOrder(from, dir);
     let seen = 0;
     for (const doc of docs) {
+      // Past the page, a walk that counts only counts: docsOf has applied the posting
+      // predicates, and countAll means there is nothing else to test.
+      if (seen >= wanted) {
+        seen++;
+        continue;
+      }
       if (!this.test(doc)) continue;
       if (seen++ >= this.skip) matches.push({ doc, sortValues: [doc.id] });
-      if (seen >= wanted) break;
+      if (seen >= wanted && !countAll) break;
     }
-    return { matches };
+    return countAll ? { matches, total: seen } : { matches };
   }
 
   /** Any order: evaluate every candidate document, sort the matches, cut the page. */
