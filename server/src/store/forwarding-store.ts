@@ -72,7 +72,7 @@ export class ForwardingStore implements ResourceStore {
     const version = await this.base.readCurrent(resourceType, id);
     if (!version) return undefined;
     if (version.deleted) return { version, matches: false };
-    const hit = await this.base.search({ resourceType, filter: { $and: [{ id }, filter] }, limit: 1 });
+    const hit = await this.base.search({ resourceType, filter: { $and: [{ id }, filter] }, limit: 1, idsOnly: true });
     return { version, matches: hit.resources[0]?.versionId === version.versionId };
   }
 }
