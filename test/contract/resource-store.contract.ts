@@ -9,7 +9,7 @@ import { searchPlannerContract } from './resource-store/search-planner.js';
 import { historyContract } from './resource-store/history.js';
 import { scanAndReindexContract } from './resource-store/scan-and-reindex.js';
 import { concurrencyContract } from './resource-store/concurrency.js';
-import { matchesCurrentContract } from './resource-store/matches-current.js';
+import { readCurrentMatchingContract } from './resource-store/read-current-matching.js';
 import { matchedOfContract } from './resource-store/matched-of.js';
 
 /**
@@ -54,7 +54,7 @@ export function runResourceStoreContract(
     historyContract(ctx);
     scanAndReindexContract(ctx);
     concurrencyContract(ctx);
-    matchesCurrentContract(ctx);
+    readCurrentMatchingContract(ctx);
     matchedOfContract(ctx);
   });
 }

@@ -33,7 +33,7 @@ const filter: fc.Arbitrary<Filter> = fc.letrec<{ f: Filter }>((tie) => ({
 })).f;
 const docIndex = fc.record({ tags: fc.uniqueArray(token, { maxLength: 4 }), n: fc.integer({ min: 0, max: 3 }), other: fc.array(token, { maxLength: 2 }) }, { requiredKeys: ['n'] });
 
-export function matchesCurrentContract(ctx: StoreContext): void {
+export function readCurrentMatchingContract(ctx: StoreContext): void {
   describe('readCurrentMatching and posting-decided clauses', () => {
     it('returns the current version, not matching when deleted, nothing when absent', async (t) => {
       const read = ctx.store.readCurrentMatching?.bind(ctx.store);
