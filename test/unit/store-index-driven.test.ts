@@ -264,6 +264,44 @@ describe('embedded engine: index-driven search', () => {
   });
 });
 
+describe('embedded engine: index-driven search with the consent field held in memory', () => {
+  const tempDir = tempDirs('index-memory');
+  const research = { $or: [{ $and: [{ 'idx._consent': { $nin: ['N|ResearchStudy/rs'] } }, { 'idx._consent': '~*|research' }] }, { $and: [{ 'idx._consent': 'N|ResearchStudy/rs' }, { 'idx._consent': '~ResearchStudy/rs|research' }] }] };
+
+  it('a researcher\'s walk over one code beside a dense opt-in list in memory reads only what its pages step through', async () => {
+    let last: SearchStats | undefined;
+    const store = createEmbeddedStore({ path: tempDir(), memoryPaths: ['_consent'], onSearch: (s) => (last = s) });
+    await store.init();
+    try {
+      await fill(store);
+      const filter = { $and: [{ 'idx.code': { $elemMatch: { c: 'common' } } }, research] };
+      const codeIds = Array.from({ length: OBSERVATIONS }, (_, i) => i).filter((i) => i % 3 === 0).map(obsId);
+      const expected = Array.from({ length: OBSERVATIONS }, (_, i) => i).filter((i) => i % 3 === 0 && Math.floor(i / PATIENTS) % 2 === 0).map(obsId);
+      const seen: string[] = [];
+      let position: unknown[] | undefined;
+      for (;;) {
+        last = undefined;
+        const result = await store.search({ resourceType: 'Observation', filter, limit: 5, ...(position ? { after: position } : {}) });
+        const stats = last as SearchStats | undefined;
+        assert.ok(stats);
+        // The code's list drives alone (the opt-ins are checked in memory per document), and it is
+        // not sized first: sizing it read SMALL_SET (128) of its postings on every page.
+        assert.equal(stats.plan, 'postings-stream code.c');
+        const ids = result.resources.map((r) => r.id);
+        // The code's postings from the position to the page's last match (or to its end).
+        const stepped = codeIds.filter((id) => (position === undefined || id > (position[0] as string)) && (ids.length < 5 || id <= ids.at(-1)!)).length;
+        assert.ok(stats.postingsRead <= stepped + 2, `read ${stats.postingsRead} postings, stepping through ${stepped} of the code's`);
+        seen.push(...ids);
+        if (result.resources.length < 5) break;
+        position = result.resources.at(-1)!.sortValues;
+      }
+      assert.deepEqual(seen, expected);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('embedded engine: AuditEvent searches on values left out of its postings', () => {
   // postings.ts UNPOSTED: an AuditEvent is not posted under type, site, _profile … Searches on
   // them must still find exactly the matching events, through other postings or a scan.

@@ -289,9 +289,17 @@ class SearchRun {
       // clause's) for each id.
       if (streams.length > 1) {
         // A list held in memory is sized there (a hash lookup), not by reading its postings.
-        const short = streams.find((c) => (this.memorySizeOf(c) ?? this.sizeOf(c, SMALL_SET)) < SMALL_SET);
+        const inMemory = streams.map((c) => this.memorySizeOf(c));
+        const onDisk = streams.filter((_, i) => inMemory[i] === undefined);
+        // One list on disk beside lists in memory too long ever to lead (a researcher's code
+        // next to a consent clause): it drives whether short or not, so it is not sized. Sizing
+        // it read up to SMALL_SET postings on every page of a walk (~250 µs a page).
+        if (onDisk.length === 1 && inMemory.every((s) => s === undefined || !this.mayLead(s))) {
+          return { kind: 'streams', candidates: onDisk };
+        }
+        const short = streams.find((c, i) => (inMemory[i] ?? this.sizeOf(c, SMALL_SET)) < SMALL_SET);
         if (short) return { kind: 'streams', candidates: [short] };
-        return { kind: 'streams', candidates: this.withoutDenseInMemory(streams) };
+        return { kind: 'streams', candidates: this.withoutDenseInMemory(streams, inMemory) };
       }
       return { kind: 'streams', candidates: streams };
     }
@@ -318,17 +326,20 @@ class SearchRun {
    * carry, next to one code) it only adds steps, and it is left out. It stays only where it is
    * much sparser than every other list (few opt-ins): then leading with it saves reads.
    */
-  private withoutDenseInMemory(streams: PlannedCandidate[]): PlannedCandidate[] {
-    const sizes = streams.map((c) => this.memorySizeOf(c));
+  private withoutDenseInMemory(streams: PlannedCandidate[], sizes: ReadonlyArray<number | undefined>): PlannedCandidate[] {
     const others = streams.filter((_, i) => sizes[i] === undefined);
     if (others.length === 0) return streams;
     return streams.filter((c, i) => {
       const size = sizes[i];
       if (size === undefined) return true;
-      // Counting the others costs reads too: only a small list is worth the look.
       const sparse = SPARSE_FACTOR * size;
-      return sparse <= SPARSE_LOOK && others.every((o) => this.sizeOf(o, sparse) >= sparse);
+      return this.mayLead(size) && others.every((o) => this.sizeOf(o, sparse) >= sparse);
     });
+  }
+
+  /** Counting the other lists costs reads too: only a list held in memory this small is worth the look. */
+  private mayLead(memorySize: number): boolean {
+    return SPARSE_FACTOR * memorySize <= SPARSE_LOOK;
   }
 
   /** A checked candidate's size from memory, when all its values are held there. */
