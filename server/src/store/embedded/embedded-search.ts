@@ -99,6 +99,13 @@ export function runSearch(src: SearchSources, query: SearchQuery, observe?: (s: 
   return outcome;
 }
 
+/** One posting question about the document passes() is deciding, and its answer from memory. */
+interface Asked {
+  path: string | undefined;
+  value: PostingValue | undefined;
+  answer: boolean;
+}
+
 /** Per filter object, per resource type (what is posted differs by type: postings.ts isPostedFor). */
 const splits = new WeakMap<Record<string, unknown>, Map<string, { split: FilterSplit; rest: Query }>>();
 
@@ -172,7 +179,13 @@ class SearchRun {
   private readonly limit: number;
   private readonly cursorSource: CursorSource;
   /** The document passes() decides, and the LMDB answers remembered for it. */
-  private readonly doc: { id: string; seen: Map<string, boolean> | undefined; pending: boolean } = { id: '', seen: undefined, pending: false };
+  private readonly doc: { id: string; seen: Map<string, boolean> | undefined; pending: boolean; asked: [Asked, Asked]; next: 0 | 1 } = {
+    id: '',
+    seen: undefined,
+    pending: false,
+    asked: [{ path: undefined, value: undefined, answer: false }, { path: undefined, value: undefined, answer: false }],
+    next: 0,
+  };
   /** Hot paths' postings for this run's type (undefined: the path is not held in memory). */
   private readonly hotValues = new Map<string, ReadonlyMap<PostingValue, ReadonlySet<string>> | undefined>();
   /** Candidates whose ids were read whole (readWhole), kept for sizing and streaming alike. */
@@ -508,6 +521,7 @@ class SearchRun {
     if (preds.length === 0) return true;
     this.doc.id = id;
     this.doc.seen = undefined;
+    this.doc.asked[0].path = this.doc.asked[1].path = undefined;
     this.doc.pending = this.src.memoryPending?.(this.type, id) ?? false;
     for (const p of preds) if (!p(this.docHas)) return false;
     return true;
@@ -525,9 +539,21 @@ class SearchRun {
   private readonly docHas: Has = (path, value) => {
     const d = this.doc;
     if (!d.pending) {
+      // A consent clause asks about a marker in its "anyone else" branch and again in its
+      // "named" branch, at most one other question in between: the last two answers are kept,
+      // since the Set lookup is what costs.
+      const [a, b] = d.asked;
+      if (value === a.value && path === a.path) return a.answer;
+      if (value === b.value && path === b.path) return b.answer;
       let values = this.hotValues.get(path);
       if (values === undefined && !this.hotValues.has(path)) this.hotValues.set(path, (values = this.src.memoryValues?.(this.type, path)));
-      if (values) return values.get(value)?.has(d.id) ?? false;
+      if (values) {
+        const slot = d.asked[d.next];
+        d.next = d.next === 0 ? 1 : 0;
+        slot.path = path;
+        slot.value = value;
+        return (slot.answer = values.get(value)?.has(d.id) ?? false);
+      }
     }
     const k = `${path}\u0000${value}`;
     let v = (d.seen ??= new Map()).get(k);
