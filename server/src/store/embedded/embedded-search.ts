@@ -542,7 +542,8 @@ class SearchRun {
       // A consent clause asks about a marker in its "anyone else" branch and again in its
       // "named" branch, at most one other question in between: the last two answers are kept,
       // since the Set lookup is what costs.
-      const [a, b] = d.asked;
+      const a = d.asked[0];
+      const b = d.asked[1];
       if (value === a.value && path === a.path) return a.answer;
       if (value === b.value && path === b.path) return b.answer;
       let values = this.hotValues.get(path);
