@@ -24,6 +24,15 @@ describe('consent base policy', () => {
     assert.equal(p.groupDefault('payment'), 'permit', 'stored decisions are recorded against the group default');
   });
 
+  it('says whether a group may be permitted anything: its default, or one category configured permit', () => {
+    const p = parseBasePolicy('research:vital-signs=permit,marketing:genetic=deny,treatment=deny');
+    assert.equal(p.mayPermit('research'), true, 'vital signs');
+    assert.equal(p.mayPermit('marketing'), false, 'a refined deny permits nothing');
+    assert.equal(p.mayPermit('treatment'), false);
+    assert.equal(p.mayPermit('payment'), true);
+    assert.equal(parseBasePolicy(DEFAULT_BASE_POLICY).mayPermit('research'), false);
+  });
+
   it('has a canonical text that changes with the policy and not with its spelling', () => {
     const a = parseBasePolicy('research=deny,payment:substance-use=deny');
     const b = parseBasePolicy(' payment:substance-use=deny , research=deny ');

@@ -13,7 +13,7 @@ import { ConsentIndexingStore } from '../../server/src/consent/consent-indexing-
 import { ConsentRegistry } from '../../server/src/consent/consent-registry.js';
 import { CONSENT_FIELD, consentClause } from '../../server/src/consent/consent-tokens.js';
 import { ACT_CODE_SYSTEM, CATEGORY_SYSTEM, CONFIDENTIALITY_SYSTEM, RESOURCE_TYPES_SYSTEM } from '../../server/src/consent/data-categories.js';
-import { decide, type Requester } from '../../server/src/consent/evaluate-consent.js';
+import { decide, mayReveal, type Requester } from '../../server/src/consent/evaluate-consent.js';
 import { loadLabeler } from '../../server/src/consent/load-labeler.js';
 import { ACT_REASON_SYSTEM, CONSENT_SCOPE_SYSTEM, parseConsent } from '../../server/src/consent/parse-consent.js';
 import { GROUP_ROOT, PURPOSE_GROUPS, type PurposeGroup } from '../../server/src/consent/purpose-groups.js';
@@ -278,6 +278,9 @@ function periodEdges(consents: Iterable<Consent>): number[] {
 
 // ---- one run -----------------------------------------------------------------------------
 
+/** Checks where `mayReveal` ruled out a patient holding data: the check above is not vacuous. */
+let ruledOutWithData = 0;
+
 async function runScenario(s: Scenario): Promise<void> {
   const dir = mkdtempSync(join(RUN_DIR, 'custodian-consent-prop-'));
   let clock = NOW;
@@ -329,6 +332,13 @@ async function runScenario(s: Scenario): Promise<void> {
           // Identities no Consent names only cost clause size: the answer is the same.
           const wide = await store.search({ resourceType: type, filter: consentClause(base, requester.group, [...requester.identities]), limit: 1000, idsOnly: true });
           assert.deepEqual(wide.resources.map((m) => m.id).sort(), expected, `${what}: ${type}, clause with every identity`);
+        }
+        // A patient `mayReveal` rules out has nothing permitted (an export may skip them).
+        for (const q of PATIENTS) {
+          if (mayReveal(ctx, q, requester.group)) continue;
+          const shown = permitted.filter(({ facts }) => facts.patients.includes(q)).map(({ r }) => refOf(r));
+          assert.deepEqual(shown, [], `${what}: mayReveal rules ${q} out`);
+          if (all.some(({ facts }) => facts.patients.includes(q))) ruledOutWithData++;
         }
         // Per patient compartment, for every type.
         const p = PATIENTS[n % PATIENTS.length] as string;
@@ -389,5 +399,6 @@ async function runScenario(s: Scenario): Promise<void> {
 describe('consent decisions stored in the index agree with decide', () => {
   it(`on random Consents, resources and requesters, through writes, Consent changes and time (seed ${SEED}, ${NUM_RUNS} runs)`, async () => {
     await fc.assert(fc.asyncProperty(scenarioArb, runScenario), { seed: SEED, numRuns: NUM_RUNS, endOnFailure: false });
+    assert.ok(ruledOutWithData >= NUM_RUNS / 4, `mayReveal ruled out a patient with data ${ruledOutWithData} times`);
   });
 });

@@ -16,6 +16,8 @@ export interface BasePolicy {
   groupDefault(group: PurposeGroup): Verdict;
   /** A category the group configures `deny` denies; else one it configures `permit` permits; else the default. */
   decide(group: PurposeGroup, categories: ReadonlySet<DataCategory>): Verdict;
+  /** Whether `decide` permits the group anything at all (its default, or some category it configures `permit`). */
+  mayPermit(group: PurposeGroup): boolean;
   /** Canonical text, part of the consent fingerprint (stored decisions depend on it). */
   readonly canonical: string;
 }
@@ -59,6 +61,11 @@ export function parseBasePolicy(text: string): BasePolicy {
         if (permit) return 'permit';
       }
       return groupDefault(group);
+    },
+    mayPermit(group: PurposeGroup): boolean {
+      if (groupDefault(group) === 'permit') return true;
+      for (const v of refined.get(group)?.values() ?? []) if (v === 'permit') return true;
+      return false;
     },
     canonical,
   });

@@ -8,7 +8,7 @@ import { computeIndex } from '../fhir/search/index-values.js';
 import { indexWithDecisions } from './consent-indexing-store.js';
 import { consentClause } from './consent-tokens.js';
 import { BREAK_GLASS_LABEL } from '../audit/audit-codes.js';
-import { decide, type Decision, type Requester } from './evaluate-consent.js';
+import { decide, mayReveal, type Decision, type Requester } from './evaluate-consent.js';
 import { purposeGroup, type PurposeGroup } from './purpose-groups.js';
 import { requesterIdentities } from './requester.js';
 import { normaliseReference } from './resource-facts.js';
@@ -95,6 +95,21 @@ export class ConsentGate {
       return clause;
     })();
     return this.clausePromise;
+  }
+
+  /**
+   * The patients among these whose compartments may hold something this request can see
+   * (evaluate-consent.ts `mayReveal`), in their order. A job that reads patient by patient skips
+   * the rest: the clause would refuse everything of theirs anyway, and skipping them saves
+   * reading their postings only to refuse each resource.
+   */
+  async patientsWithVisibleData(patients: readonly string[]): Promise<readonly string[]> {
+    if (this.mode !== 'enforce') return patients;
+    await this.engine.catchUp();
+    const group = this.group;
+    if (group === undefined) return [];
+    const ctx = { consentsOf: this.engine.registry.consentsOf, base: this.engine.deps.base };
+    return patients.filter((p) => mayReveal(ctx, p, group));
   }
 
   requester(): Promise<Requester> {

@@ -134,6 +134,32 @@ export function decideForPatient(
   return { decision: ctx.base.decide(group, facts.categories), basis: 'base-policy', patient, group, identity, categories };
 }
 
+/**
+ * Whether `decide` can permit the group anything in this patient's compartment, for any
+ * identity, resource or time: false only when the base policy permits the group nothing and no
+ * Consent of the patient that rule 2 lets speak for the group holds a permit provision open to
+ * it. Rule 7 then denies every resource whose patients include this one, so a job working
+ * patient by patient (a bulk export's batches) may skip the patient without changing its result.
+ * It errs only towards true: a provision counts whatever its period, actor or other
+ * conditions, and so does a permit a deny elsewhere would overrule.
+ */
+export function mayReveal(ctx: Pick<EvaluationContext, 'consentsOf' | 'base'>, patient: string, group: PurposeGroup): boolean {
+  if (ctx.base.mayPermit(group)) return true;
+  for (const c of ctx.consentsOf(patient)) {
+    if (c.status !== 'active') continue;
+    if (c.scope === 'research' && group !== 'research') continue;
+    if (c.scope === 'patient-privacy' && group === 'research') continue;
+    if (holdsPermitFor(c.root, group)) return true;
+  }
+  return false;
+}
+
+function holdsPermitFor(p: Provision, group: PurposeGroup): boolean {
+  if (p.purposes.length > 0 && !p.purposes.includes(group)) return false;
+  if (p.type === 'permit') return true;
+  return p.children.some((c) => holdsPermitFor(c, group));
+}
+
 interface Probe {
   readonly facts: ResourceFacts;
   readonly identity: string;

@@ -183,8 +183,11 @@ export async function runExport(run: ExportRun): Promise<ExportRunResult> {
       // so a type that needed several pages is asked about fewer patients at a time.
       const perQuery = new Map<string, number>();
       let n = 0;
-      for await (const batch of batches) {
+      for await (const listed of batches) {
         n++;
+        // Patients whose Consents cannot let this requester see anything are not queried: every
+        // resource of theirs would be examined only to be refused.
+        const batch = ctx.consent ? await ctx.consent.patientsWithVisibleData(listed) : listed;
         if (batch.length === 0) continue;
         const exported = new Set<string>();
         for (const type of types) {
@@ -203,7 +206,7 @@ export async function runExport(run: ExportRun): Promise<ExportRunResult> {
             for (const part of parts) {
               const field = Object.keys(part)[0] as string;
               const batchField = field.startsWith('idx.') ? field.slice('idx.'.length) : undefined;
-              const done = await exportType(type, andOf([part, filterOf(type)]), `patient batch ${n} (${batch.length} patients)`, batchField, seen);
+              const done = await exportType(type, andOf([part, filterOf(type)]), `patient batch ${n} (${listed.length} patients)`, batchField, seen);
               for (const p of done.patients) exported.add(p);
               most = Math.max(most, done.pages);
             }
