@@ -1,4 +1,4 @@
-import type { Doc } from '../fhir/search/query-doc.js';
+import { deepFreeze, type Doc } from '../fhir/search/query-doc.js';
 import type { BasePolicy } from './base-policy.js';
 import { ANYONE_ELSE, decideForPatient, namedActors, type EvaluationContext } from './evaluate-consent.js';
 import { PURPOSE_GROUPS, type PurposeGroup } from './purpose-groups.js';
@@ -51,6 +51,12 @@ const flip = (identity: string, g: PurposeGroup): string => `~${identity}|${g}`;
  * Consent names (the caller may pass all of them; unnamed ones only cost clause size).
  */
 export function consentClause(base: BasePolicy, group: PurposeGroup, namedIdentities: readonly string[]): Doc {
+  // Frozen: gates share one clause object per requester kind (consent-gate.ts), and the
+  // embedded engine compiles a frozen conjunct once, not on every search (posting-predicate.ts).
+  return deepFreeze(buildClause(base, group, namedIdentities));
+}
+
+function buildClause(base: BasePolicy, group: PurposeGroup, namedIdentities: readonly string[]): Doc {
   const permitted = (identity: string): Doc =>
     base.groupDefault(group) === 'permit' ? { [FIELD]: { $ne: flip(identity, group) } } : { [FIELD]: flip(identity, group) };
   const anyoneElse = permitted(ANYONE_ELSE);

@@ -25,12 +25,25 @@ export function andOf(clauses: Doc[]): Doc {
  * field of a document on its own.
  */
 export function conjunctsOf(filter: Doc): Doc[] {
+  const keys = Object.keys(filter);
+  // A one-clause document is its own conjunct, kept as the same object: the stores cache what
+  // they compile from a shared clause (a frozen consent clause) by its identity.
+  if (keys.length === 1 && !(keys[0] === '$and' && Array.isArray(filter.$and) && filter.$and.every(isDoc))) return [filter];
   const out: Doc[] = [];
   for (const [key, cond] of Object.entries(filter)) {
     if (key === '$and' && Array.isArray(cond) && cond.every(isDoc)) for (const sub of cond) out.push(...conjunctsOf(sub));
     else out.push({ [key]: cond });
   }
   return out;
+}
+
+/** Freezes a query document and everything in it (a clause shared between searches). */
+export function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    for (const child of Object.values(v)) deepFreeze(child);
+    Object.freeze(v);
+  }
+  return v;
 }
 
 /** A query document (a plain object: not null, not an array). */

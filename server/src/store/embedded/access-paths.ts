@@ -1,3 +1,4 @@
+import { deepFreeze } from '../../fhir/search/query-doc.js';
 import { LAST_UPDATED_PATH, NUMBER_MAX, NUMBER_MIN, isPostedFor, isPostedPath, isTruncated, postedValue, truncate, type PostingValue } from './postings.js';
 
 /**
@@ -52,7 +53,20 @@ const COMPARISONS = new Set(['$gt', '$gte', '$lt', '$lte']);
 const SCALAR_SUBFIELDS = new Set(['lo', 'hi', 'v']);
 
 /** Every candidate the filter offers for documents of `type`; empty when only a type scan can answer it. */
-export function candidatesOf(filter: Doc, type: string): Candidate[] {
+export function candidatesOf(filter: Doc, type: string): readonly Candidate[] {
+  if (!Object.isFrozen(filter)) return candidatesOfDoc(filter, type);
+  // A frozen filter is shared by many searches (a consent clause): read once per type, and
+  // handed out frozen, since every search gets the same objects.
+  let byType = shared.get(filter);
+  if (!byType) shared.set(filter, (byType = new Map()));
+  let out = byType.get(type);
+  if (!out) byType.set(type, (out = deepFreeze(candidatesOfDoc(filter, type))));
+  return out;
+}
+
+const shared = new WeakMap<Doc, Map<string, readonly Candidate[]>>();
+
+function candidatesOfDoc(filter: Doc, type: string): Candidate[] {
   const keys = Object.keys(filter);
   const out: Candidate[] = [];
   for (const key of keys) {
@@ -93,7 +107,7 @@ function orCandidates(cond: unknown, type: string): Candidate[] {
 }
 
 /** Without estimates (inside `$or`), prefer what is usually narrowest: ids, then equalities. */
-function pickStatic(list: Candidate[]): Candidate | undefined {
+function pickStatic(list: readonly Candidate[]): Candidate | undefined {
   const rank = (c: Candidate): number =>
     c.ranges.reduce((worst, r) => Math.max(worst, r.kind === 'eq' ? 1 : r.kind === 'prefix' ? 2 : 3), 0) + (c.exact ? 0 : 0.5);
   return [...list].sort((a, b) => rank(a) - rank(b))[0];

@@ -41,12 +41,29 @@ export function splitFilter(filter: Doc, type: string): FilterSplit {
   const rest: Doc[] = [];
   const conjuncts: { doc: Doc; decided: boolean; predicate?: PostingPredicate }[] = [];
   for (const conjunct of conjunctsOf(filter)) {
-    const p = compile(conjunct, type);
+    const p = compileShared(conjunct, type);
     if (p) decidable.push(p);
     else rest.push(conjunct);
     conjuncts.push(p ? { doc: conjunct, decided: true, predicate: p } : { doc: conjunct, decided: false });
   }
   return { decidable, rest: rest.length === 0 ? {} : rest.length === 1 ? (rest[0] as Doc) : { $and: rest }, conjuncts };
+}
+
+/**
+ * Predicates of frozen conjuncts, per type. A frozen conjunct is a clause shared by many
+ * searches (the consent clause of consent-tokens.ts, one object per kind of requester), which
+ * would otherwise be compiled again for every search; freezing is what makes keeping the
+ * compiled form by identity safe.
+ */
+const shared = new WeakMap<Doc, Map<string, PostingPredicate | null>>();
+
+function compileShared(doc: Doc, type: string): PostingPredicate | undefined {
+  if (!Object.isFrozen(doc)) return compile(doc, type);
+  let byType = shared.get(doc);
+  if (!byType) shared.set(doc, (byType = new Map()));
+  let p = byType.get(type);
+  if (p === undefined) byType.set(type, (p = compile(doc, type) ?? null));
+  return p ?? undefined;
 }
 
 function compile(doc: Doc, type: string): PostingPredicate | undefined {
