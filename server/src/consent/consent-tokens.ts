@@ -57,15 +57,21 @@ export function consentClause(base: BasePolicy, group: PurposeGroup, namedIdenti
 }
 
 function buildClause(base: BasePolicy, group: PurposeGroup, namedIdentities: readonly string[]): Doc {
-  const permitted = (identity: string): Doc =>
-    base.groupDefault(group) === 'permit' ? { [FIELD]: { $ne: flip(identity, group) } } : { [FIELD]: flip(identity, group) };
+  const optIn = base.groupDefault(group) === 'deny';
+  const permitted = (identity: string): Doc => (optIn ? { [FIELD]: flip(identity, group) } : { [FIELD]: { $ne: flip(identity, group) } });
   const anyoneElse = permitted(ANYONE_ELSE);
   if (namedIdentities.length === 0) return anyoneElse;
   const markers = namedIdentities.map((a) => `N|${a}`);
-  const asAnyoneElse: Doc = { $and: [{ [FIELD]: { $nin: markers } }, anyoneElse] };
+  // The embedded engine evaluates conjuncts in order and stops at the first that fails: in an
+  // opt-in group the "anyone else" flip is rare, so it is asked first.
+  const asAnyoneElse: Doc = optIn ? { $and: [anyoneElse, { [FIELD]: { $nin: markers } }] } : { $and: [{ [FIELD]: { $nin: markers } }, anyoneElse] };
   const asNamed: Doc =
-    namedIdentities.length === 1
-      ? { $and: [{ [FIELD]: markers[0] }, permitted(namedIdentities[0] as string)] }
-      : { $and: [{ [FIELD]: { $in: markers } }, ...namedIdentities.map((a, i) => ({ $or: [{ [FIELD]: { $ne: markers[i] } }, permitted(a)] }))] };
+    namedIdentities.length !== 1
+      ? { $and: [{ [FIELD]: { $in: markers } }, ...namedIdentities.map((a, i) => ({ $or: [{ [FIELD]: { $ne: markers[i] } }, permitted(a)] }))] }
+      : optIn
+        ? // A flip for a named actor is only ever stored beside its marker (consentTokens), so in
+          // an opt-in group the flip alone says both: one lookup per document instead of two.
+          permitted(namedIdentities[0] as string)
+        : { $and: [{ [FIELD]: markers[0] }, permitted(namedIdentities[0] as string)] };
   return { $or: [asAnyoneElse, asNamed] };
 }
