@@ -11,6 +11,11 @@ import { STRING_END, type PostingKey } from '../../server/src/store/embedded/pos
 import { tempDirs } from '../helpers/temp-dirs.js';
 import type { IndexValues, ResourceStore, SearchQuery, WriteOp } from '../../server/src/store/resource-store.js';
 import { matchesNow } from '../helpers/current-match.js';
+import { DEFAULT_BASE_POLICY, parseBasePolicy } from '../../server/src/consent/base-policy.js';
+import { consentClause } from '../../server/src/consent/consent-tokens.js';
+
+/** The consent clause the server builds for a researcher of ResearchStudy/rs (frozen, as the gate shares it). */
+const researchClause = () => consentClause(parseBasePolicy(DEFAULT_BASE_POLICY), 'research', ['ResearchStudy/rs']);
 
 /**
  * The embedded engine answers selective searches from its postings: the documents it examines
@@ -137,7 +142,8 @@ describe('embedded engine: index-driven search', () => {
   });
 
   it('a positive consent clause (research opt-in) on a patient search does not leapfrog through the clause\'s large posting lists', async () => {
-    const research = { $or: [{ $and: [{ 'idx._consent': { $nin: ['N|ResearchStudy/rs'] } }, { 'idx._consent': '~*|research' }] }, { $and: [{ 'idx._consent': 'N|ResearchStudy/rs' }, { 'idx._consent': '~ResearchStudy/rs|research' }] }] };
+    // The clause the server sends for a researcher of the study (consent-tokens.ts).
+    const research = researchClause();
     const { result, stats } = await search({ filter: { $and: [{ 'idx.patient': 'Patient/p10' }, research] }, total: true, limit: 5 });
     const all = Array.from({ length: OBSERVATIONS }, (_, i) => i).filter((i) => i % PATIENTS === 10);
     const open = all.filter((i) => Math.floor(i / PATIENTS) % 2 === 0);
@@ -266,7 +272,7 @@ describe('embedded engine: index-driven search', () => {
 
 describe('embedded engine: index-driven search with the consent field held in memory', () => {
   const tempDir = tempDirs('index-memory');
-  const research = { $or: [{ $and: [{ 'idx._consent': { $nin: ['N|ResearchStudy/rs'] } }, { 'idx._consent': '~*|research' }] }, { $and: [{ 'idx._consent': 'N|ResearchStudy/rs' }, { 'idx._consent': '~ResearchStudy/rs|research' }] }] };
+  const research = researchClause();
 
   it('a researcher\'s walk over one code beside a dense opt-in list in memory reads only what its pages step through', async () => {
     let last: SearchStats | undefined;
