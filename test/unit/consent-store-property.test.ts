@@ -399,6 +399,7 @@ async function runScenario(s: Scenario): Promise<void> {
 describe('consent decisions stored in the index agree with decide', () => {
   it(`on random Consents, resources and requesters, through writes, Consent changes and time (seed ${SEED}, ${NUM_RUNS} runs)`, async () => {
     await fc.assert(fc.asyncProperty(scenarioArb, runScenario), { seed: SEED, numRuns: NUM_RUNS, endOnFailure: false });
-    assert.ok(ruledOutWithData >= NUM_RUNS / 4, `mayReveal ruled out a patient with data ${ruledOutWithData} times`);
+    // About 6 a run at the default 200 runs; a handful of runs (CONSENT_PROPERTY_RUNS) proves nothing either way.
+    if (NUM_RUNS >= 50) assert.ok(ruledOutWithData >= NUM_RUNS / 4, `mayReveal ruled out a patient with data ${ruledOutWithData} times`);
   });
 });

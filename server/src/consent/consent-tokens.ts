@@ -15,6 +15,8 @@ import type { ResourceFacts } from './resource-facts.js';
  *   `N|<actor>`          the actor is named in its patients' active Consents (rule 6)
  *   `~<identity>|<group>` the decision for that identity (ANYONE_ELSE = `*`, or a named actor)
  *                        and purpose group differs from the group's base default
+ * A flip for a named actor is only ever stored beside that actor's `N|` marker; consentClause
+ * relies on it (in an opt-in group the flip alone selects the named actor's permits).
  * Absent flips mean "as the base default", so a resource no Consent touches carries tokens
  * only for groups whose default is deny and that it is nevertheless open to (data outside any
  * Patient compartment), and most carry none.
