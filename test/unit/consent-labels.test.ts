@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Bundle, CodeSystem, Coding, Resource, ValueSet } from '@medplum/fhirtypes';
+import { deepFreeze } from '../../server/src/fhir/clone-json.js';
 import { SERVER_PRINCIPAL } from '../../server/src/auth/principal.js';
 import {
   ACT_CODE_SYSTEM,
@@ -61,14 +62,6 @@ function observation(code: Coding, category?: string, extra: Partial<Resource> =
 
 const keys = (codings: readonly Coding[] | undefined): string[] => (codings ?? []).map((c) => `${c.system}|${c.code}`);
 const sorted = (s: ReadonlySet<string>): string[] => [...s].sort();
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object') {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
-}
 
 describe('labeling: the conformance resources', () => {
   it('the CodeSystem has exactly the DATA_CATEGORIES, in order', () => {

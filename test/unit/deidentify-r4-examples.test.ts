@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { crawlTypedValue, type TypedValueWithPath } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
+import { deepFreeze } from '../../server/src/fhir/clone-json.js';
 import { loadDefinitions } from '../../server/src/fhir/definitions.js';
 import { Deidentifier } from '../../server/src/ops/deidentify/deidentifier.js';
 import { r4ExamplesDir } from '../helpers/r4-consent-examples.js';
@@ -16,14 +17,6 @@ const defs = loadDefinitions(resolve(ROOT, 'fhir-profiles'));
 const NOT_PATIENT_DATA = /^(SearchParameter|ValueSet|CodeSystem|StructureDefinition|ConceptMap|CapabilityStatement|OperationDefinition|NamingSystem|ImplementationGuide|StructureMap|CompartmentDefinition|GraphDefinition|MessageDefinition|TerminologyCapabilities|TestScript|ExampleScenario|ElementDefinition)-/;
 const REFERENCE_OK = /^(?:[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{22}|#.*|urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})$/;
 const DROPPED_TYPES = new Set(['Identifier', 'HumanName', 'ContactPoint', 'ContactDetail', 'Narrative', 'Annotation', 'Signature', 'url', 'base64Binary', 'xhtml']);
-
-function deepFreeze<T>(v: T): T {
-  if (v && typeof v === 'object') {
-    Object.values(v).forEach(deepFreeze);
-    Object.freeze(v);
-  }
-  return v;
-}
 
 /**
  * What a de-identified resource must not hold, found with @medplum/core's own typed crawler

@@ -1,4 +1,5 @@
-import { deepFreeze, type Doc } from '../fhir/search/query-doc.js';
+import { deepFreeze } from '../fhir/clone-json.js';
+import type { Doc } from '../fhir/search/query-doc.js';
 import type { BasePolicy } from './base-policy.js';
 import { ANYONE_ELSE, decideForPatient, namedActors, type EvaluationContext } from './evaluate-consent.js';
 import { PURPOSE_GROUPS, type PurposeGroup } from './purpose-groups.js';

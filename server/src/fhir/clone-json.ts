@@ -6,3 +6,15 @@
 export function cloneJson<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
+
+/**
+ * Freezes a JSON value and everything in it, in place (a query clause shared between searches;
+ * tests freeze inputs to prove they are not mutated). Already-frozen parts are not walked again.
+ */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

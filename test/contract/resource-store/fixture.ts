@@ -55,13 +55,7 @@ export function fhirError(code: ErrorCode): (err: unknown) => true {
   };
 }
 
-export function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object') {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
-}
+export { deepFreeze } from '../../../server/src/fhir/clone-json.js';
 
 export async function historyVersions(store: ResourceStore, resourceType: string, id?: string): Promise<string[]> {
   const h = await store.history({ resourceType, ...(id !== undefined ? { id } : {}), limit: 1000 });

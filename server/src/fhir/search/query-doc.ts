@@ -37,15 +37,6 @@ export function conjunctsOf(filter: Doc): Doc[] {
   return out;
 }
 
-/** Freezes a query document and everything in it (a clause shared between searches). */
-export function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-    for (const child of Object.values(v)) deepFreeze(child);
-    Object.freeze(v);
-  }
-  return v;
-}
-
 /** A query document (a plain object: not null, not an array). */
 export const isDoc = (v: unknown): v is Doc => v !== null && typeof v === 'object' && !Array.isArray(v);
 

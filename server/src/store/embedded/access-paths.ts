@@ -1,4 +1,4 @@
-import { deepFreeze } from '../../fhir/search/query-doc.js';
+import { deepFreeze } from '../../fhir/clone-json.js';
 import { LAST_UPDATED_PATH, NUMBER_MAX, NUMBER_MIN, isPostedFor, isPostedPath, isTruncated, postedValue, truncate, type PostingValue } from './postings.js';
 
 /**
